@@ -1,0 +1,269 @@
+"""Trial configuration: nested dataclasses with the papers' defaults, flat dotted keys for sweeps.
+
+Every constant the official PaRe/ORCA code hard-codes is a key here, with the paper's value as the
+default (see ../shared/reference/methods.md). Ray Tune sweeps flat keys (``gate.threshold``) and
+result tables show them as columns, so ``from_flat``/``to_flat`` are the sweep-facing API.
+``validate()`` raises ``ValueError`` naming the key, the bad value and the allowed values before
+any data is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+# "Auto" sentinels: a value of -1 means "the paper's value for this task's modality".
+AUTO = -1
+
+
+@dataclass
+class TaskConfig:
+    name: str = "digits"
+    tokens: int = 0  # tokens per sample; 0 = the task's default (rich tokens: 8-16 values each)
+    n_train: int = 0  # cap on training samples (before the val split); 0 = the task's default
+    val_frac: float = 0.2  # validation carved from train (never the test set)
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "minilm"
+    path: str = ""  # hub name or local directory for swin_base / roberta_base / mpnet; "" = built-in
+    tiny: bool = False  # build a tiny randomly initialised config (tests of the hub loading code)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    steps_per_epoch: int = 0  # 0 = one pass over the training split
+    batch_size: int = 32
+    lr: float = 1e-3  # embedder, heads, gate, LayerNorms
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1  # linear warm-up, then cosine to 0 (per optimiser step)
+    clip: float = 1.0  # gradient-norm clip; 0 = off
+    eval_batch_size: int = 512
+
+
+@dataclass
+class FinetuneConfig:
+    body: str = "frozen"  # full | frozen | layernorm (ORCA's finetune_method family)
+    body_lr: float = 3e-5  # learning rate of the pretrained body when body=full
+
+
+@dataclass
+class GateConfig:
+    selection: str = "topk"  # topk | threshold | random | none
+    threshold: float = 0.5  # for selection=threshold: tokens with gate score > t are replaceable
+    tau: float = 0.9  # Gumbel-softmax temperature (official code: 0.9)
+    warm_epochs: int = AUTO  # Gumbel straight-through phase; AUTO = 10 (2D) / 5 (1D)
+    replace_warm: str = "low"  # which target tokens are overwritten in the warm phase (official: low)
+    replace_after: str = "high"  # ... and after it (official: high)
+
+
+@dataclass
+class CurriculumConfig:
+    shape: str = "linear"  # linear (paper) | cosine | step | exp | constant
+    start: float = 0.64  # replaced-token ratio at epoch 0 (paper: 2000/3136 2D, 32/50 ECG)
+    end: float = 0.0  # ratio at the last epoch (paper 1D: ~0)
+    levels: int = 4  # number of plateaus for shape=step
+
+
+@dataclass
+class MixConfig:
+    weight: float = AUTO  # w in l(f(x),y) + w*[...]; AUTO = 1.0 (2D cls) / 0.1 (1D) / 0.3 (dense)
+    cls_method: str = "twocls"  # twocls (source head) | multilabel (joint soft label)
+
+
+@dataclass
+class SourceConfig:
+    size: int = 5000  # source subset size (official maxsize)
+    tokens: int = 0  # source tokens per sample; 0 = as many as the target has
+
+
+@dataclass
+class AlignConfig:
+    """ORCA stage 1 (also usable before PaRe)."""
+
+    epochs: int = 0  # 0 = no alignment stage
+    objective: str = "otdd"  # otdd | mmd | l2
+    lr: float = 1e-3
+    max_samples: int = 128  # target samples per class per step (official maxsamples)
+    clusters: int = 10  # k-means pseudo-labels for regression/dense targets
+
+
+@dataclass
+class MonaConfig:
+    epochs: int = 5  # outer (meta) steps of the bi-level stage
+    inner_steps: int = 1
+    inner_lr: float = 1e-2
+    outer_lr: float = 1e-3
+
+
+@dataclass
+class LsgConfig:
+    weight: float = 0.1  # auxiliary loss weight when aux=lsg
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = "auto"  # auto | cpu | cuda
+    bf16: bool = True  # autocast on CUDA only
+    compile: bool = False
+    threads: int = 0  # torch intra-op threads; 0 = leave as is
+    fail_at_epoch: int = -1  # test hook: raise once at this epoch (fault-tolerance tests)
+
+
+@dataclass
+class TrialConfig:
+    method: str = "pare"  # finetune | scratch | pare | orca | mona
+    aux: str = "none"  # none | lsg
+    seed: int = 0
+    task: TaskConfig = field(default_factory=TaskConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    mona: MonaConfig = field(default_factory=MonaConfig)
+    lsg: LsgConfig = field(default_factory=LsgConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    # -- flat dotted keys --------------------------------------------------------------------
+    def to_flat(self) -> dict[str, Any]:
+        """``{"gate.threshold": 0.5, ..., "method": "pare"}``: what sweeps and tables use."""
+        return _flatten(self)
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any], base: "TrialConfig | None" = None) -> "TrialConfig":
+        """Apply dotted-key overrides to ``base`` (default: paper defaults), then validate."""
+        cfg = dataclasses.replace(base) if base is not None else cls()
+        cfg = _from_dict(cls, cfg.to_flat())  # deep copy
+        for key, value in flat.items():
+            _set(cfg, key, value)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> "TrialConfig":
+        """Raise ValueError naming the key, the value and what is allowed. Loads no data."""
+        from pare_core import registry  # lazy: the registries import torch
+
+        _check_choice("method", self.method, registry.method_names())
+        _check_choice("aux", self.aux, ("none", "lsg"))
+        _check_choice("task.name", self.task.name, registry.task_names())
+        _check_choice("backbone.name", self.backbone.name, registry.backbone_names())
+        _check_choice("finetune.body", self.finetune.body, ("full", "frozen", "layernorm"))
+        _check_choice("gate.selection", self.gate.selection, ("topk", "threshold", "random", "none"))
+        _check_choice("gate.replace_warm", self.gate.replace_warm, ("low", "high"))
+        _check_choice("gate.replace_after", self.gate.replace_after, ("low", "high"))
+        _check_choice("curriculum.shape", self.curriculum.shape, ("linear", "cosine", "step", "exp", "constant"))
+        _check_choice("mix.cls_method", self.mix.cls_method, ("twocls", "multilabel"))
+        _check_choice("align.objective", self.align.objective, ("otdd", "mmd", "l2"))
+        _check_choice("runtime.device", self.runtime.device, ("auto", "cpu", "cuda"))
+        for key in ("gate.threshold", "curriculum.start", "curriculum.end", "task.val_frac", "train.warmup_frac"):
+            _check_range(key, self._get(key), 0.0, 1.0)
+        for key in ("train.epochs", "train.batch_size", "train.eval_batch_size", "curriculum.levels", "source.size",
+                    "mona.inner_steps", "align.max_samples", "align.clusters"):
+            _check_min(key, self._get(key), 1)
+        for key in ("task.tokens", "task.n_train", "train.steps_per_epoch", "source.tokens", "align.epochs",
+                    "mona.epochs", "runtime.threads", "train.clip", "train.weight_decay", "lsg.weight"):
+            _check_min(key, self._get(key), 0)
+        for key in ("train.lr", "finetune.body_lr", "align.lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
+            if not self._get(key) > 0:
+                raise ValueError(f"{key}={self._get(key)!r} is invalid: allowed values are > 0")
+        for key in ("gate.warm_epochs", "mix.weight"):
+            value = self._get(key)
+            if value != AUTO and value < 0:
+                raise ValueError(f"{key}={value!r} is invalid: allowed values are {AUTO} (paper default) or >= 0")
+        return self
+
+    def _get(self, key: str) -> Any:
+        obj: Any = self
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(_flatten(value, key + "."))
+        else:
+            out[key] = value
+    return out
+
+
+def _from_dict(cls: type, flat: dict[str, Any]) -> Any:
+    cfg = cls()
+    for key, value in flat.items():
+        _set(cfg, key, value)
+    return cfg
+
+
+def allowed_keys() -> list[str]:
+    return sorted(TrialConfig().to_flat())
+
+
+def _set(cfg: TrialConfig, key: str, value: Any) -> None:
+    parts = key.split(".")
+    obj: Any = cfg
+    for part in parts[:-1]:
+        child = getattr(obj, part, None)
+        if not dataclasses.is_dataclass(child):
+            raise ValueError(f"unknown config key {key!r}: allowed keys are {', '.join(allowed_keys())}")
+        obj = child
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    f = names.get(parts[-1])
+    if f is None or dataclasses.is_dataclass(getattr(obj, parts[-1])):
+        raise ValueError(f"unknown config key {key!r}: allowed keys are {', '.join(allowed_keys())}")
+    setattr(obj, parts[-1], _coerce(key, value, typing.get_type_hints(type(obj))[f.name]))
+
+
+def _coerce(key: str, value: Any, typ: type) -> Any:
+    """Accept a value of the field's type; strings from ``--set k=v`` are parsed."""
+    if isinstance(value, str) and typ is not str:
+        text = value.strip()
+        try:
+            if typ is bool:
+                lowered = text.lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return lowered in ("true", "1", "yes")
+            return typ(float(text)) if typ is int and float(text).is_integer() else typ(text)
+        except ValueError:
+            raise ValueError(f"{key}={value!r} has the wrong type: allowed values are of type {typ.__name__}") from None
+    if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if typ is int and hasattr(value, "__index__") and not isinstance(value, bool):
+        return int(value)
+    if typ is float and hasattr(value, "__float__") and not isinstance(value, (bool, str)):
+        return float(value)
+    if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
+        raise ValueError(f"{key}={value!r} has the wrong type {type(value).__name__}: allowed values are of type {typ.__name__}")
+    return value
+
+
+def _check_choice(key: str, value: Any, allowed: typing.Iterable[str]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ValueError(f"{key}={value!r} is invalid: allowed values are {', '.join(allowed)}")
+
+
+def _check_range(key: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ValueError(f"{key}={value!r} is out of range: allowed values are in [{lo:g}, {hi:g}]")
+
+
+def _check_min(key: str, value: float, lo: float) -> None:
+    if value < lo:
+        raise ValueError(f"{key}={value!r} is invalid: allowed values are >= {lo:g}")
