@@ -1,0 +1,53 @@
+"""Look inside a saved PaRe model: which tokens the gate scores high and which it replaces.
+
+Used by ``analysis`` for the gate figure; everything is rebuilt from the trial's flat config and its
+checkpoint (no Ray needed).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from pare_core.config import TrialConfig, allowed_keys
+from pare_core.gate import select
+
+
+@torch.no_grad()
+def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: int = 0) -> dict[str, Any]:
+    """Gate scores over token positions of one validation sample, and the tokens replaced at the
+    checkpoint's last trained epoch (hard selection, as after the warm phase).
+
+    ``config`` is the trial's flat config (e.g. a Ray ``params.json``); unknown keys are ignored.
+    """
+    from pare_core.train import _Run  # heavy import only when used
+
+    keys = set(allowed_keys())
+    cfg = TrialConfig.from_flat({k: v for k, v in config.items() if k in keys})
+    run = _Run(cfg, resume=checkpoint_dir)
+    model = run.model
+    if not hasattr(model, "gate"):
+        raise ValueError(f"method={cfg.method!r} has no gate: allowed methods for a gate map are pare")
+    model.eval()
+    x = torch.as_tensor(run.data.x_val[sample: sample + 1]).to(run.device)
+    tokens = model.embed(x)
+    logits = model.gate(tokens)
+    run.ctx.epoch = max(run.epoch - 1, 0)
+    info = run.method.start_epoch(run.ctx)
+    source = run.ctx.source.tokens[:1]
+    target_mask, _ = select(logits, model.gate(source), run.method.k, cfg.gate.selection,
+                            side=cfg.gate.replace_after, threshold=cfg.gate.threshold, generator=run.ctx.generator)
+    return {
+        "scores": torch.sigmoid(logits)[0].float().cpu().numpy(),
+        "replaced": target_mask[0].cpu().numpy() > 0.5,
+        "k": int(info["k"]),
+        "epoch": run.epoch,
+        "selection": cfg.gate.selection,
+        "threshold": cfg.gate.threshold,
+        "grid": run.model.plan.grid,
+        "input": np.asarray(run.data.x_val[sample]),
+        "task": cfg.task.name,
+    }

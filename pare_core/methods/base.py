@@ -1,0 +1,89 @@
+"""The contract between the training loop and a method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from pare_core.config import TrialConfig
+from pare_core.model import CrossModalModel
+from pare_core.registry import METHODS, resolve
+from pare_core.sources import SourceData
+from pare_core.tasks.base import TaskSpec
+
+
+@dataclass
+class TrainContext:
+    """Everything a method may touch; tensors already live on ``device``."""
+
+    cfg: TrialConfig
+    spec: TaskSpec
+    model: CrossModalModel
+    device: torch.device
+    generator: torch.Generator  # all training-time sampling (batches, source picks, Gumbel noise)
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    x_train: Tensor
+    y_train: Tensor
+    source: SourceData | None = None
+    epoch: int = 0  # 0-based epoch being trained
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class StepOut:
+    loss: Tensor
+    features: Tensor  # (B, T, hidden) clean features (auxiliary losses use them)
+    stats: dict[str, Tensor] = field(default_factory=dict)  # per-step scalars averaged per epoch
+
+
+class Method:
+    """Plain fine-tuning of the pretrained model; subclasses change the loss or add a stage."""
+
+    name = "finetune"
+    pretrained = True  # scratch: same architecture, random init
+    needs_source = False  # PaRe/ORCA/MoNA use labelled source-modality data
+
+    def __init__(self, cfg: TrialConfig, spec: TaskSpec):
+        self.cfg, self.spec = cfg, spec
+
+    def setup(self, ctx: TrainContext) -> None:
+        """Attach extra modules to ``ctx.model`` (before the optimizer is built)."""
+
+    def before_training(self, ctx: TrainContext) -> dict[str, float]:
+        """A stage before fine-tuning (ORCA alignment, MoNA meta-learning); returns metrics to log."""
+        return {}
+
+    def start_epoch(self, ctx: TrainContext) -> dict[str, float]:
+        """Per-epoch state (e.g. the curriculum's ratio and k), reported with the epoch's metrics."""
+        return {}
+
+    def training_loss(self, ctx: TrainContext, x: Tensor, y: Tensor) -> StepOut:
+        features = ctx.model.encode(ctx.model.embed(x))
+        return StepOut(ctx.loss_fn(ctx.model.head(features), y), features)
+
+
+class Aux:
+    """An auxiliary loss added to any method's loss (``aux=lsg``); ``aux=none`` adds nothing."""
+
+    def __init__(self, cfg: TrialConfig, spec: TaskSpec):
+        self.cfg, self.spec = cfg, spec
+
+    def setup(self, ctx: TrainContext) -> None:
+        """Attach extra modules to ``ctx.model`` (before the optimizer is built)."""
+
+    def loss(self, ctx: TrainContext, features: Tensor, y: Tensor) -> Tensor | None:
+        return None
+
+
+AUXES: dict[str, str] = {"none": "pare_core.methods.base:Aux", "lsg": "pare_core.methods.lsg:LsgAux"}
+
+
+def build_method(cfg: TrialConfig, spec: TaskSpec) -> Method:
+    return resolve(METHODS[cfg.method])(cfg, spec)
+
+
+def build_aux(cfg: TrialConfig, spec: TaskSpec) -> Aux:
+    return resolve(AUXES[cfg.aux])(cfg, spec)

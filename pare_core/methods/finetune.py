@@ -1,0 +1,15 @@
+"""Fine-tuning baselines: the pretrained body, and the same architecture from random init."""
+
+from pare_core.methods.base import Method
+
+
+class FinetuneMethod(Method):
+    name = "finetune"
+
+
+class ScratchMethod(Method):
+    """Identical to finetune except the body's weights are randomly initialised: the control that
+    tells whether the pretrained weights transfer at all."""
+
+    name = "scratch"
+    pretrained = False

@@ -1,0 +1,239 @@
+"""``fit(cfg, report)``: one training run, the same call from a test, a notebook, the CLI or a Ray trial.
+
+Budgets are in optimiser steps (an epoch is ``train.steps_per_epoch`` steps, default one pass):
+warm-up then cosine decay, per step. Validation runs every epoch; the test split is evaluated once,
+after the last epoch, and never used for selection. Small datasets live on the device as tensors and
+the loop does not synchronise with the host inside an epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from pare_core.backbones import build_backbone
+from pare_core.config import TrialConfig
+from pare_core.embedders import plan_tokens
+from pare_core.methods import Method, TrainContext, build_aux, build_method
+from pare_core.metrics import evaluate, loss_fn
+from pare_core.model import CrossModalModel, configure_trainable
+from pare_core.sources import load_source
+from pare_core.tasks import load_task
+from pare_core.tasks.base import TaskData
+
+STATE_FILE = "state.pt"
+Report = Callable[[dict[str, Any], "Checkpointer"], None]
+
+
+class NonFiniteLossError(FloatingPointError):
+    pass
+
+
+class Checkpointer:
+    """Saves everything needed to continue a run bit-for-bit: model, optimizer, scheduler, epoch, RNG."""
+
+    def __init__(self, run: "_Run"):
+        self._run = run
+
+    def state_dict(self) -> dict[str, Any]:
+        run = self._run
+        state = {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "epoch": run.epoch,
+            "rng_torch": torch.get_rng_state(),
+            "rng_generator": run.ctx.generator.get_state(),
+        }
+        if torch.cuda.is_available():
+            state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        path = Path(directory) / STATE_FILE
+        torch.save(self.state_dict(), path)
+        return path
+
+
+def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any]:
+    """Load a saved state with ``weights_only=True`` (no pickled code runs)."""
+    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("runtime.device='cuda' is invalid on this machine (no CUDA device): allowed values are auto, cpu")
+    return torch.device(name)
+
+
+def fit(cfg: TrialConfig, report: Report | None = None, resume: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Train ``cfg`` to the end and return the last epoch's metrics (with ``test_error``).
+
+    ``report(metrics, checkpointer)`` is called after every epoch; ``checkpointer.save(dir)`` writes
+    the state that ``fit(cfg, resume=dir)`` continues from.
+    """
+    cfg.validate()
+    run = _Run(cfg, resume)
+    return run.train(report)
+
+
+class _Run:
+    """One run's objects; separated from ``fit`` so the Checkpointer can reach them."""
+
+    def __init__(self, cfg: TrialConfig, resume: str | os.PathLike | None):
+        if cfg.runtime.threads:
+            torch.set_num_threads(cfg.runtime.threads)
+        self.cfg = cfg
+        self.device = resolve_device(cfg.runtime.device)
+        self.resumed = resume is not None
+        torch.manual_seed(cfg.seed)
+        self.data: TaskData = load_task(cfg.task, cfg.seed)
+        spec = self.data.spec
+        self.method: Method = build_method(cfg, spec)
+        backbone = build_backbone(cfg.backbone, pretrained=self.method.pretrained)
+        plan = plan_tokens(spec.layout, spec.input_shape, cfg.task.tokens or spec.default_tokens)
+        self.model = CrossModalModel(spec, backbone, plan).to(self.device)
+        source = None
+        if self.method.needs_source:
+            source = load_source(backbone, cfg.source, cfg.source.tokens or plan.n_tokens, seed=cfg.seed)
+            source = dataclasses.replace(source, tokens=source.tokens.to(self.device), labels=source.labels.to(self.device))
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(cfg.seed)
+        x_train, y_train = (torch.as_tensor(a).to(self.device) for a in (self.data.x_train, self.data.y_train))
+        self.ctx = TrainContext(cfg, spec, self.model, self.device, generator, loss_fn(spec), x_train, y_train, source)
+        self.method.setup(self.ctx)
+        self.aux = build_aux(cfg, spec)
+        self.aux.setup(self.ctx)
+        self.model.to(self.device)
+        self.stage_metrics: dict[str, float] = {}
+        if not self.resumed:
+            self.stage_metrics = self.method.before_training(self.ctx)
+        self.optimizer = torch.optim.AdamW(configure_trainable(self.model, cfg))
+        n_train = len(x_train)
+        self.steps_per_epoch = cfg.train.steps_per_epoch or math.ceil(n_train / cfg.train.batch_size)
+        total = self.steps_per_epoch * cfg.train.epochs
+        warmup = int(cfg.train.warmup_frac * total)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _warmup_cosine(step, warmup, total))
+        self.epoch = 0
+        if cfg.runtime.compile:
+            self.model.backbone.forward = torch.compile(self.model.backbone.forward)
+        if resume is not None:
+            self._restore(load_checkpoint(resume))
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        torch.set_rng_state(state["rng_torch"])
+        self.ctx.generator.set_state(state["rng_generator"])
+        if "rng_cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self, report: Report | None) -> dict[str, Any]:
+        cfg = self.cfg
+        checkpointer = Checkpointer(self)
+        metrics: dict[str, Any] = {}
+        while self.epoch < cfg.train.epochs:
+            if cfg.runtime.fail_at_epoch == self.epoch + 1 and not self.resumed:
+                raise RuntimeError(f"injected failure at epoch {self.epoch + 1} (runtime.fail_at_epoch)")
+            metrics = self._train_epoch()
+            self.epoch += 1
+            metrics.update(self._evaluate("val", self.data.x_val, self.data.y_val))
+            if self.epoch == 1:
+                metrics.update(self.stage_metrics)
+            if self.epoch == cfg.train.epochs:
+                metrics.update(self._final_metrics())
+            if report is not None:
+                report(metrics, checkpointer)
+        return metrics
+
+    def _train_epoch(self) -> dict[str, Any]:
+        cfg, ctx, model = self.cfg, self.ctx, self.model
+        ctx.epoch = self.epoch
+        epoch_info = self.method.start_epoch(ctx)
+        model.train()
+        batch = cfg.train.batch_size
+        order = self._batch_order(self.steps_per_epoch * batch)
+        sums: dict[str, torch.Tensor] = {}
+        loss_sum = torch.zeros((), device=self.device)
+        first_bad = torch.full((), -1, device=self.device, dtype=torch.long)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.runtime.bf16)
+        start = time.perf_counter()
+        for step in range(self.steps_per_epoch):
+            idx = order[step * batch:(step + 1) * batch]
+            with autocast:
+                out = self.method.training_loss(ctx, ctx.x_train[idx], ctx.y_train[idx])
+                aux_loss = self.aux.loss(ctx, out.features, ctx.y_train[idx])
+            loss = out.loss.float() if aux_loss is None else out.loss.float() + aux_loss.float()
+            bad = ~torch.isfinite(loss)
+            first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.train.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += loss.detach()
+            for key, value in out.stats.items():
+                sums[key] = sums.get(key, 0.0) + value.detach().float()
+        bad_step = int(first_bad)  # the epoch's one host synchronisation
+        if bad_step >= 0:
+            raise NonFiniteLossError(f"non-finite training loss at epoch {self.epoch + 1}, step {bad_step + 1} "
+                                     f"(global step {self.epoch * self.steps_per_epoch + bad_step + 1})")
+        train_s = time.perf_counter() - start
+        metrics = {"epoch": self.epoch + 1, "train_loss": float(loss_sum) / self.steps_per_epoch,
+                   "ratio": 0.0, "k": 0.0, "gate_mean": float("nan"), "gate_selected_frac": 0.0}
+        metrics.update(epoch_info)
+        metrics.update({key: float(value) / self.steps_per_epoch for key, value in sums.items()})
+        metrics["samples_per_s"] = self.steps_per_epoch * batch / train_s
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        metrics["epoch_s"] = train_s
+        return metrics
+
+    def _batch_order(self, n_samples: int) -> torch.Tensor:
+        """Concatenated random permutations: every batch is full, every sample is seen once per pass."""
+        n = len(self.ctx.x_train)
+        perms = [torch.randperm(n, generator=self.ctx.generator, device=self.device) for _ in range(math.ceil(n_samples / n))]
+        return torch.cat(perms)[:n_samples]
+
+    @torch.no_grad()
+    def predict(self, x) -> torch.Tensor:
+        self.model.eval()
+        x = torch.as_tensor(x)
+        outputs = []
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.cfg.runtime.bf16)
+        for chunk in x.split(self.cfg.train.eval_batch_size):
+            with autocast:
+                outputs.append(self.model(chunk.to(self.device)).float())
+        return torch.cat(outputs)
+
+    def _evaluate(self, split: str, x, y) -> dict[str, float]:
+        start = time.perf_counter()
+        result = evaluate(self.data.spec, self.predict(x).cpu(), torch.as_tensor(y))
+        out = {f"{split}_{name}": value for name, value in result.items()}
+        out[f"{split}_s"] = time.perf_counter() - start
+        return out
+
+    def _final_metrics(self) -> dict[str, float]:
+        from pare_core.tasks.baselines import baselines
+
+        out = self._evaluate("test", self.data.x_test, self.data.y_test)
+        out.update({f"baseline/{name}": value for name, value in baselines(self.data).items()})
+        return out
+
+
+def _warmup_cosine(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))

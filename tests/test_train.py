@@ -1,0 +1,84 @@
+"""End-to-end training on the real default task (digits) with the real pretrained MiniLM."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pare_core.config import TrialConfig
+from pare_core.methods.pare import joint_soft_label_loss, mixed_loss
+from pare_core.train import NonFiniteLossError, fit, load_checkpoint
+
+REQUIRED = {"epoch", "train_loss", "val_error", "val_accuracy", "ratio", "k", "gate_mean",
+            "gate_selected_frac", "samples_per_s", "epoch_s"}
+TINY = {"task.n_train": 160, "train.epochs": 2, "train.steps_per_epoch": 3, "train.batch_size": 16,
+        "source.size": 200, "runtime.threads": 2}
+
+
+def test_mixed_loss_matches_hand_computation():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    mix_logits = torch.tensor([[0.5, 1.5, 0.0]])
+    src_logits = torch.tensor([[0.0, 3.0]])
+    y, y_src, lam, w = torch.tensor([0]), torch.tensor([1]), 0.25, 0.1
+
+    def ce(row, label):  # -log softmax, written out
+        return -(row[label] - math.log(sum(math.exp(v) for v in row)))
+
+    expected = ce([2.0, 0.0, -1.0], 0) + w * ((1 - lam) * ce([0.5, 1.5, 0.0], 0) + lam * ce([0.0, 3.0], 1))
+    got = mixed_loss(F.cross_entropy(logits, y), F.cross_entropy(mix_logits, y), F.cross_entropy(src_logits, y_src), lam, w)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+    # multilabel: one 5-way soft label, 0.75 on target class 0 and 0.25 on source class 1 (index 3+1)
+    joint = [0.5, 1.5, 0.0, 0.0, 3.0]
+    expected_joint = (1 - lam) * ce(joint, 0) + lam * ce(joint, 4)
+    assert joint_soft_label_loss(mix_logits, src_logits, y, y_src, lam).item() == pytest.approx(expected_joint, rel=1e-6)
+
+
+def test_every_epoch_reports_the_required_metrics_and_test_once():
+    reports = []
+    final = fit(TrialConfig.from_flat({**TINY, "method": "pare"}), lambda m, _ckpt: reports.append(dict(m)))
+    assert [r["epoch"] for r in reports] == [1, 2]
+    for r in reports:
+        assert REQUIRED <= set(r), REQUIRED - set(r)
+    assert "test_error" not in reports[0] and "test_error" in reports[1] and final == reports[1]
+    assert {"baseline/majority", "baseline/logreg", "baseline/1nn"} <= set(final)
+    assert reports[0]["k"] > reports[1]["k"] and reports[0]["gate_selected_frac"] > 0
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    cfg = TrialConfig.from_flat({**TINY, "method": "pare", "gate.warm_epochs": 1})
+    straight = []
+    fit(cfg, lambda m, ckpt: straight.append(dict(m)))
+    saved = []
+
+    def save_first(metrics, ckpt):
+        if metrics["epoch"] == 1:
+            ckpt.save(tmp_path)
+            saved.append(metrics)
+    fit(cfg, save_first)
+    assert load_checkpoint(tmp_path)["epoch"] == 1  # weights_only load
+    resumed = []
+    fit(cfg, lambda m, ckpt: resumed.append(dict(m)), resume=tmp_path)
+    assert [r["epoch"] for r in resumed] == [2]
+    for key in ("train_loss", "val_error", "gate_mean", "gate_selected_frac", "test_error"):
+        assert resumed[0][key] == pytest.approx(straight[1][key], abs=1e-6), key
+
+
+def test_non_finite_loss_names_epoch_and_step():
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
+        fit(TrialConfig.from_flat({**TINY, "method": "finetune", "train.lr": 1e38, "train.clip": 0.0,
+                                   "train.warmup_frac": 0.0, "finetune.body": "full", "finetune.body_lr": 1e38}))
+
+
+def test_injected_failure_only_on_a_fresh_start(tmp_path):
+    cfg = TrialConfig.from_flat({**TINY, "method": "finetune", "runtime.fail_at_epoch": 2})
+    with pytest.raises(RuntimeError, match="injected failure at epoch 2"):
+        fit(cfg, lambda m, ckpt: ckpt.save(tmp_path))
+    assert fit(cfg, resume=tmp_path)["epoch"] == 2
+
+
+@pytest.mark.parametrize("method", ["pare", "finetune"])
+def test_methods_beat_chance_on_the_default_task(method):
+    final = fit(TrialConfig.from_flat({"method": method, "train.epochs": 6, "runtime.threads": 2}))
+    assert final["test_error"] < 0.35, final  # chance is 0.9 on 10 balanced classes
+    assert final["test_error"] < final["baseline/majority"] - 0.4
