@@ -73,6 +73,7 @@ class CurriculumConfig:
 class MixConfig:
     weight: float = AUTO  # w in l(f(x),y) + w*[...]; AUTO = 1.0 (2D cls) / 0.1 (1D) / 0.3 (dense)
     cls_method: str = "twocls"  # twocls (source head) | multilabel (joint soft label)
+    batch_frac: float = 1.0  # fraction of each batch that also gets a mixed copy (paper: 1.0, every sample)
 
 
 @dataclass
@@ -163,7 +164,8 @@ class TrialConfig:
         _check_choice("mix.cls_method", self.mix.cls_method, ("twocls", "multilabel"))
         _check_choice("align.objective", self.align.objective, ("otdd", "mmd", "l2"))
         _check_choice("runtime.device", self.runtime.device, ("auto", "cpu", "cuda"))
-        for key in ("gate.threshold", "curriculum.start", "curriculum.end", "task.val_frac", "train.warmup_frac"):
+        for key in ("gate.threshold", "curriculum.start", "curriculum.end", "task.val_frac", "train.warmup_frac",
+                    "mix.batch_frac"):
             _check_range(key, self._get(key), 0.0, 1.0)
         for key in ("train.epochs", "train.batch_size", "train.eval_batch_size", "curriculum.levels", "source.size",
                     "mona.inner_steps", "align.max_samples", "align.clusters"):
@@ -171,7 +173,7 @@ class TrialConfig:
         for key in ("task.tokens", "task.n_train", "train.steps_per_epoch", "source.tokens", "align.epochs",
                     "mona.epochs", "runtime.threads", "train.clip", "train.weight_decay", "lsg.weight"):
             _check_min(key, self._get(key), 0)
-        for key in ("train.lr", "finetune.body_lr", "align.lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
+        for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "align.lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
             if not self._get(key) > 0:
                 raise ValueError(f"{key}={self._get(key)!r} is invalid: allowed values are > 0")
         for key in ("gate.warm_epochs", "mix.weight"):

@@ -13,6 +13,8 @@ embedded once when the source set is loaded.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -82,27 +84,29 @@ class PareMethod(Method):
             stats["gate_selected_frac"] = torch.zeros((), device=x.device)
             return StepOut(ctx.loss_fn(model.head(features), y), features, stats)
 
+        # Mixed copies of the first n_mix samples (the batch is already a random draw); the paper mixes all.
+        n_mix = max(1, math.ceil(cfg.mix.batch_frac * x.shape[0]))
         source = ctx.source
-        idx = torch.randint(len(source.labels), (x.shape[0],), generator=ctx.generator, device=ctx.device)
+        idx = torch.randint(len(source.labels), (n_mix,), generator=ctx.generator, device=ctx.device)
         src_tokens, y_src = source.tokens[idx], source.labels[idx]
         gate_cfg = cfg.gate
         target_mask, source_mask = select(
-            target_logits, model.gate(src_tokens), self.k, gate_cfg.selection,
+            target_logits[:n_mix], model.gate(src_tokens), self.k, gate_cfg.selection,
             side=gate_cfg.replace_warm if self.warm else gate_cfg.replace_after,
             threshold=gate_cfg.threshold,
             straight_through=self.warm,
             tau=gate_cfg.tau,
             generator=ctx.generator,
         )
-        mix = mix_tokens(tokens, src_tokens, target_mask, source_mask)
-        batch = x.shape[0]
-        features, mixed = model.encode(torch.cat([tokens, mix.tokens])).split(batch)
+        mix = mix_tokens(tokens[:n_mix], src_tokens, target_mask, source_mask)
+        features, mixed = model.encode(torch.cat([tokens, mix.tokens])).split([x.shape[0], n_mix])
         lam = mix.lam.mean()  # = k / T for topk and random; the batch mean for threshold
         clean = ctx.loss_fn(model.head(features), y)
         source_logits = model.source_head(mixed.mean(dim=1))
+        y_mix = y[:n_mix]
         if cfg.mix.cls_method == "multilabel":
-            loss = clean + self.weight * joint_soft_label_loss(model.head(mixed), source_logits, y, y_src, lam)
+            loss = clean + self.weight * joint_soft_label_loss(model.head(mixed), source_logits, y_mix, y_src, lam)
         else:
-            loss = mixed_loss(clean, ctx.loss_fn(model.head(mixed), y), F.cross_entropy(source_logits, y_src), lam, self.weight)
+            loss = mixed_loss(clean, ctx.loss_fn(model.head(mixed), y_mix), F.cross_entropy(source_logits, y_src), lam, self.weight)
         stats["gate_selected_frac"] = mix.replaced.mean()
         return StepOut(loss, features, stats)
