@@ -1,0 +1,285 @@
+"""``python -m analysis.figures RESULTS_DIR --out DIR``: every table and figure that applies to a sweep.
+
+What applies is decided from the results folder alone: ablation charts need swept keys (a grid
+sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
+figures need a searcher (Optuna) sweep, the gate figure needs PaRe checkpoints and
+``pare_core.inspect.gate_map``. Whatever is skipped is listed with the reason, in the output and in
+``index.md``, which shows every table and figure on one page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from analysis import plots, tables, tuning
+from analysis.load import CONFIG, Results, load
+from analysis.stats import arm_stats, parse_control
+
+GATE_SELECTIONS = ("topk", "threshold", "random")  # selections that replace tokens (``none`` replaces nothing)
+MAX_GATE_FIGURES = 6
+
+
+@dataclass
+class Report:
+    """What was written: tables, figures (title, caption, files) and what was skipped and why."""
+
+    out: Path
+    tables: list[tuple[str, str, list[Path]]] = field(default_factory=list)  # (title, markdown, files)
+    figures: list[tuple[str, str, list[Path]]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def figure(self, title: str, caption: str, make: Callable[[], list[Path]]) -> None:
+        self.figures.append((title, caption, make()))
+
+    def skip(self, what: str, why: str) -> None:
+        self.skipped.append((what, why))
+
+
+def build(results_dir: str | Path, out_dir: str | Path, control: str | None = None) -> Report:
+    """Write every applicable table and figure of ``results_dir`` into ``out_dir``, plus index.md."""
+    results = load(results_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(out)
+    results.trials.to_csv(out / "trials.csv", index=False)
+    results.curves.to_csv(out / "curves.csv", index=False)
+    _tables(results, report, control)
+    _curves(results, report)
+    _ablations(results, report)
+    _curriculum(results, report)
+    _gate(results, report)
+    _tuning(results, report)
+    report.figure("Compute cost", "Trial time and epochs per arm (per trial for a tuning sweep), by how trials "
+                  "ended; hatched: epochs the scheduler saved by stopping trials early.",
+                  lambda: plots.cost(_cost_frame(results), out, by=_cost_group(results)))
+    write_index(results, report)
+    return report
+
+
+# -- tables -----------------------------------------------------------------------------------------
+
+def _tables(results: Results, report: Report, control: str | None) -> None:
+    trials, keys = results.trials, results.arm_keys
+    if results.search == "search":
+        table = tables.trials_table(trials, keys, results.metric, results.mode)
+        _write_table(report, "Trials (best first)", "trials_table", table)
+        report.skip("arm table", "a tuning sweep samples a config per trial: there are no arms with seeds to "
+                                 "average (the trials table lists them instead)")
+        return
+    chosen = parse_control(control, trials, keys) if control else None
+    _write_table(report, "Arms", "table", tables.arm_table(trials, keys, chosen))
+    if "method" in keys and "task.name" in keys:
+        _write_table(report, "Main table (methods x tasks, test error)", "main_table",
+                     tables.main_table(trials, keys, "task.name"))
+    else:
+        report.skip("main table (methods x tasks)", "needs both `method` and `task.name` among the swept keys")
+
+
+def _write_table(report: Report, title: str, stem: str, table: tables.Table) -> None:
+    files = []
+    for fmt, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+        path = report.out / f"{stem}.{suffix}"
+        path.write_text(tables.render(table, fmt))
+        files.append(path)
+    report.tables.append((title, tables.render(table, "md"), files))
+
+
+# -- figures ----------------------------------------------------------------------------------------
+
+def _curves(results: Results, report: Report) -> None:
+    metric = results.metric
+    if metric not in results.curves or results.curves[metric].notna().sum() == 0:
+        report.skip("learning curves", f"no per-epoch `{metric}` was reported")
+        return
+    search = results.search == "search"
+    caption = ("Every trial's validation error per epoch; trials that end early were stopped by the scheduler."
+               if search else "Mean validation error per epoch over each arm's seeds, with a 95% t-CI band; "
+                              "failed trials are left out.")
+    report.figure("Learning curves", caption, lambda: plots.learning_curves(
+        results.curves, results.trials, report.out, metric, per_trial=search))
+
+
+def _ablations(results: Results, report: Report) -> None:
+    if results.search == "search":
+        report.skip("ablation charts", "a tuning sweep samples values instead of fixing arms (see the parallel "
+                                       "coordinates figure)")
+        return
+    if not results.arm_keys:
+        report.skip("ablation charts", "no config key varies between trials (one arm)")
+        return
+    stats = arm_stats(results.trials, results.arm_keys)
+    for key in results.arm_keys:
+        report.figure(f"Ablation: {key}", f"Validation and test error per value of `{key}`: mean and 95% CI "
+                                          "over seeds, single seeds as dots.",
+                      lambda key=key: plots.ablation(stats, results.trials, key, results.arm_keys, report.out))
+
+
+def _curriculum(results: Results, report: Report) -> None:
+    schedule_keys = [k for k in results.arm_keys if k.startswith("curriculum.")]
+    if not schedule_keys or results.search == "search":
+        report.skip("curriculum figure", "no `curriculum.*` key is swept as an arm")
+        return
+    if "ratio" not in results.curves:
+        report.skip("curriculum figure", "the trials did not report `ratio` per epoch")
+        return
+    stats = arm_stats(results.trials, results.arm_keys)
+    report.figure("Curriculum", "Replaced-token ratio per epoch for each schedule (as reported by the trials), "
+                                "beside each arm's final test error (mean, 95% CI).",
+                  lambda: plots.curriculum(results.curves, results.trials, stats, schedule_keys, report.out))
+
+
+def _gate(results: Results, report: Report) -> None:
+    """One gate map per token-replacing arm (for a tuning sweep: of the best trial), from the arm's first
+    completed trial's last checkpoint."""
+    trials = results.trials
+    if CONFIG + "method" not in trials or not (trials[CONFIG + "method"] == "pare").any():
+        report.skip("gate figure", "no PaRe trial (config `method=pare`) in this sweep")
+        return
+    selection = trials.get(CONFIG + "gate.selection", pd.Series("topk", index=trials.index))
+    candidates = trials[(trials[CONFIG + "method"] == "pare") & selection.isin(GATE_SELECTIONS)
+                        & (trials["status"] == "done")]
+    if results.search == "search" and len(candidates):
+        values = candidates[results.metric].astype(float)
+        candidates = candidates.loc[[values.idxmin() if results.mode == "min" else values.idxmax()]]
+    with_checkpoint = [(row, _last_checkpoint(results.path / row["trial_dir"])) for _, row in candidates.iterrows()]
+    with_checkpoint = [(row, ckpt) for row, ckpt in with_checkpoint if ckpt is not None]
+    if not with_checkpoint:
+        report.skip("gate figure", "no completed PaRe trial that replaces tokens has a checkpoint")
+        return
+    try:
+        from pare_core.inspect import gate_map
+    except ImportError as err:
+        report.skip("gate figure", f"pare_core.inspect.gate_map is not importable here ({err})")
+        return
+    arms = list(dict.fromkeys(row["arm"] for row, _ in with_checkpoint))[:MAX_GATE_FIGURES]
+    for i, arm in enumerate(arms):
+        row, checkpoint = next((r, c) for r, c in with_checkpoint if r["arm"] == arm)
+        config = {k[len(CONFIG):]: v for k, v in row.items() if k.startswith(CONFIG) and not _missing(v)}
+        try:
+            gate = gate_map(checkpoint, config)
+        except ImportError as err:  # the training code is incomplete here: no arm can work
+            report.skip("gate figure", f"pare_core cannot rebuild the model here ({type(err).__name__}: {err})")
+            return
+        except Exception as err:  # an optional figure: say why it is missing, build the rest
+            report.skip(f"gate figure ({arm})", f"gate_map({checkpoint.name}) failed: {type(err).__name__}: {err}")
+            continue
+        seed = config.get("seed")
+        report.figure(f"Gate map: {arm}", f"Gate scores over the token positions of validation sample 0 and the "
+                                         f"tokens replaced, trial {row['trial_id']} (seed {seed}), "
+                                         f"{checkpoint.name}.",
+                      lambda gate=gate, i=i, arm=arm: plots.gate_map(gate, report.out, f"gate_{i}",
+                                                                     title=f"Gate map: {arm} (seed {seed})"))
+
+
+def _tuning(results: Results, report: Report) -> None:
+    if results.search != "search":
+        report.skip("tuning figures", "a grid sweep: no searcher proposed the configs")
+        return
+    params, metric = results.arm_keys, results.metric
+    done = results.trials[results.trials["status"] == "done"]
+    report.figure("Optimisation history", f"Each trial's last `{metric}` in creation order (stopped trials ran "
+                                          "fewer epochs) and the best completed trial so far.",
+                  lambda: plots.optimisation_history(results.trials, metric, report.out, results.mode))
+    if len(done) < 2 or not params:
+        report.skip("parallel coordinates and importance", f"{len(done)} completed trials and {len(params)} "
+                                                           "searched keys: needs 2 or more of each")
+        return
+    study = tuning.build_study(results.trials, params, metric, results.mode, results.curves)
+    log_params = tuning.log_scaled(study.trials[0].distributions)
+    report.figure("Parallel coordinates", "Searched values and the final metric of every completed trial.",
+                  lambda: plots.parallel_coordinates(results.trials, params, metric, report.out, log_params))
+    try:
+        importances = tuning.importances(study)
+    except (RuntimeError, ValueError) as err:
+        report.skip("parameter importance", f"optuna could not compute it: {err}")
+        return
+    report.figure("Parameter importance", "fANOVA importance (optuna.importance) over completed trials; "
+                                          "scheduler-stopped trials are left out (shorter budget).",
+                  lambda: plots.param_importance(importances, len(done), report.out))
+
+
+# -- index.md ---------------------------------------------------------------------------------------
+
+def write_index(results: Results, report: Report) -> Path:
+    """index.md: the sweep in one paragraph, every table inline, every figure embedded, what was skipped."""
+    trials = results.trials
+    counts = trials["status"].value_counts()
+    lines = [f"# Results: {results.path.name}", "",
+             f"Source: `{results.path}`. {len(trials)} trials: "
+             + ", ".join(f"{counts.get(s, 0)} {plots.STATUS_NAMES[s]}" for s in ("done", "stopped", "error", "running"))
+             + f". Swept keys: {', '.join(f'`{k}`' for k in results.arm_keys) or 'none'}. "
+             f"Metric: `{results.metric}` ({results.mode}). Kind: {'tuning (searcher)' if results.search == 'search' else 'grid'}.",
+             "", "Tidy data: [trials.csv](trials.csv) (one row per trial), [curves.csv](curves.csv) (one row per epoch).", ""]
+    for title, markdown, files in report.tables:
+        lines += [f"## {title}", "", markdown, "Files: " + ", ".join(f"[{p.name}]({p.name})" for p in files), ""]
+    failed = trials[trials["status"] == "error"]
+    if len(failed):
+        lines += ["## Failed trials", "", tables.to_markdown(tables.Table(
+            ["trial", "arm", "seed", "epochs", "retries", "error"],
+            [[str(r["trial_id"]), str(r["arm"]), str(r.get(CONFIG + "seed", "")), str(r["epochs"]), str(r["retries"]),
+              str(r["error_message"]).replace("|", "\\|")] for _, r in failed.iterrows()])), ""]
+    lines += ["## Figures", ""]
+    for title, caption, files in report.figures:
+        png = next(p for p in files if p.suffix == ".png")
+        pdf = next(p for p in files if p.suffix == ".pdf")
+        lines += [f"### {title}", "", f"![{title}]({png.name})", "", f"{caption} ([PDF]({pdf.name}))", ""]
+    if report.skipped:
+        lines += ["## Skipped", ""] + [f"- **{what}**: {why}" for what, why in report.skipped] + [""]
+    path = report.out / "index.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def _cost_group(results: Results) -> str:
+    return "trial" if results.search == "search" else "arm"
+
+
+def _cost_frame(results: Results) -> pd.DataFrame:
+    """For a tuning sweep, one group per trial, labelled ``#n (id)`` in creation order."""
+    trials = results.trials
+    if results.search != "search":
+        return trials
+    trials = trials.sort_values("trial_number", kind="stable")
+    labels = [f"#{int(n)} ({t})" if not _missing(n) else str(t) for n, t in zip(trials["trial_number"], trials["trial_id"])]
+    return trials.assign(trial=labels)
+
+
+def _last_checkpoint(trial_dir: Path) -> Path | None:
+    checkpoints = sorted(trial_dir.glob("checkpoint_*"))
+    return checkpoints[-1] if checkpoints else None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument("results_dir", help="a Ray Tune experiment folder, e.g. results/ablate_gate")
+    parser.add_argument("--out", required=True, help="folder for tables, figures and index.md")
+    parser.add_argument("--control", help="control arm as key=value[,key=value] (default: gate.selection=none, "
+                                          "method=finetune, curriculum.shape=constant, else the first arm)")
+    args = parser.parse_args(argv)
+    try:
+        report = build(args.results_dir, args.out, args.control)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for title, _, files in report.tables + report.figures:
+        print(f"wrote {title}: {', '.join(p.name for p in files)}")
+    for what, why in report.skipped:
+        print(f"skipped {what}: {why}")
+    print(f"index: {report.out / 'index.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""A Ray Tune results folder -> tidy pandas frames, read straight from the files Tune wrote.
+
+Nothing here imports Ray or starts it: a folder copied from S3 to a laptop is enough. Per trial we
+read ``params.json`` (the flat config), ``result.json`` (one JSON line per report) and the error
+files; the newest ``experiment_state-*.json`` says how each trial ended. ``result.json`` is preferred
+over ``progress.csv`` because Tune fixes the CSV's columns at the first report, so keys that appear
+only in the last row (``test_error``, ``baseline/...``) are missing from the CSV.
+
+Status of a trial (the ``status`` column):
+- ``done``: ran its full budget (the final row has ``test_error``, or it reached ``train.epochs``);
+- ``error``: Tune gave up on it (an ``error.txt`` and no final row); retries that recovered are
+  ``done`` with ``retries > 0``;
+- ``stopped``: ended early by the scheduler (ASHA) without error;
+- ``running``: not finished (pending, running or paused when the folder was copied).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+CONFIG = "config/"
+# Config keys that change how a run executes but not what it computes: not part of an arm.
+RUN_ONLY_PREFIXES = ("runtime.",)
+RUN_ONLY_KEYS = ("train.eval_batch_size",)
+SEED = "seed"
+# Bookkeeping Tune adds to every row; not metrics.
+TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "trial_id", "date", "pid",
+             "hostname", "node_ip", "node_id", "config", "time_since_restore", "iterations_since_restore",
+             "experiment_tag", "time_this_iter_s"}
+STATUSES = ("done", "stopped", "error", "running")
+_TUNE_STATUS = {"ERROR": "error", "RUNNING": "running", "PENDING": "running", "PAUSED": "running"}
+
+
+@dataclass
+class Results:
+    """One sweep's results: ``trials`` (one row per trial) and ``curves`` (one row per trial and epoch)."""
+
+    path: Path
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    arm_keys: list[str]  # config keys (without ``config/``) that tell arms apart: varying, minus seed and run-only
+    metric: str  # the metric the sweep optimised (``val_error`` unless sweep.json says otherwise)
+    mode: str  # "min" | "max"
+    search: str  # "grid" (ablation: arms x seeds) | "search" (a searcher sampled configs: tuning)
+
+    def config(self, key: str) -> pd.Series:
+        """The ``config/<key>`` column of ``trials``."""
+        return self.trials[CONFIG + key]
+
+
+def load(path: str | Path) -> Results:
+    """Read a Ray Tune experiment folder (``results/<name>/``) into a :class:`Results`.
+
+    Trials are sorted by their arm's config values, then seed, then trial id, so the order does
+    not depend on the order Tune (or a file system) lists them in.
+    """
+    path = Path(path)
+    sweep = _read_json(path / "sweep.json") or {}
+    metric, mode = sweep.get("metric", "val_error"), sweep.get("mode", "min")
+    states = _trial_states(path)
+    dirs = {p.parent.name: p.parent for p in path.glob("*/params.json")}
+    names = sorted(set(dirs) | {s["relative_logdir"] for s in states.values() if s.get("relative_logdir")})
+    for trial_id, state in states.items():
+        if not state.get("relative_logdir"):
+            names.append(trial_id)  # never started: no folder yet
+    if not names:
+        raise FileNotFoundError(f"{path}: no trials found (expected a Ray Tune experiment folder with one "
+                                "subfolder per trial holding params.json)")
+    by_dir = {s.get("relative_logdir") or tid: s for tid, s in states.items()}
+    rows, curves = [], []
+    for name in names:
+        row, curve = _read_trial(path / name, by_dir.get(name), metric, mode)
+        rows.append(row)
+        curves.append(curve)
+    trials = pd.DataFrame(rows)
+    trials["status"] = [_status(r, trials) for r in rows]
+    trials, arm_keys = label_arms(trials, sweep.get("swept"))
+    curve_frame = pd.concat([c for c in curves if len(c)], ignore_index=True) if any(len(c) for c in curves) \
+        else pd.DataFrame(columns=["trial_id", "epoch"])
+    order = {tid: i for i, tid in enumerate(trials["trial_id"])}
+    if len(curve_frame):
+        curve_frame = curve_frame.sort_values(["trial_id", "epoch"], key=lambda s: s.map(order) if s.name == "trial_id"
+                                              else s).reset_index(drop=True)
+    search = _search_kind(path, sweep)
+    return Results(path, trials, curve_frame, arm_keys, metric, mode, search)
+
+
+def label_arms(trials: pd.DataFrame, swept: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Find the arm keys of a per-trial frame (``config/...`` columns), sort it stably and add an
+    ``arm`` label column; returns the new frame and the arm keys. ``swept`` orders the keys."""
+    arm_keys = _arm_keys(trials, swept)
+    trials = _sorted(trials, arm_keys).reset_index(drop=True)
+    labels = [arm_label(row, arm_keys) for _, row in trials.iterrows()]
+    trials = trials.drop(columns="arm", errors="ignore")
+    trials.insert(1 if "trial_id" in trials else 0, "arm", labels)
+    return trials, arm_keys
+
+
+def arm_label(row: pd.Series | dict[str, Any], arm_keys: list[str]) -> str:
+    """``selection=topk, threshold=0.5``: the arm's swept values, keys shortened to their last part
+    when that stays unambiguous."""
+    if not arm_keys:
+        return "all trials"
+    short = [k.rsplit(".", 1)[-1] for k in arm_keys]
+    names = short if len(set(short)) == len(short) else arm_keys
+    return ", ".join(f"{n}={_fmt(row[CONFIG + k])}" for n, k in zip(names, arm_keys))
+
+
+def arm_columns(arm_keys: list[str]) -> list[str]:
+    """The ``config/`` columns that identify an arm."""
+    return [CONFIG + k for k in arm_keys]
+
+
+# -- one trial ------------------------------------------------------------------------------------
+
+def _read_trial(trial_dir: Path, state: dict[str, Any] | None, metric: str, mode: str
+                ) -> tuple[dict[str, Any], pd.DataFrame]:
+    state = state or {}
+    config = _read_json(trial_dir / "params.json") or state.get("config") or {}
+    rows = _read_rows(trial_dir)
+    trial_id = str(state.get("trial_id") or (rows[-1].get("trial_id") if rows else None) or trial_dir.name)
+    curve = _curve(rows, trial_id)
+    last = curve.iloc[-1].to_dict() if len(curve) else {}
+    row: dict[str, Any] = {"trial_id": trial_id, "trial_number": state.get("number"), "trial_dir": trial_dir.name,
+                           "tune_status": state.get("status"),
+                           "retries": int(state.get("num_failures", _count_failures(trial_dir))),
+                           "error_file": (trial_dir / "error.txt").exists(),
+                           "epochs": int(last.get("epoch", 0) or 0),
+                           "planned_epochs": config.get("train.epochs"),
+                           "time_s": float(last.get("time_total_s", 0.0) or 0.0)}
+    row.update({CONFIG + k: v for k, v in config.items()})
+    row.update({k: v for k, v in last.items() if k not in ("trial_id", "epoch")})
+    values = curve[metric].astype(float).dropna() if metric in curve else pd.Series(dtype=float)
+    if len(values):
+        best = values.idxmin() if mode == "min" else values.idxmax()
+        row["best_" + metric], row["best_epoch"] = values[best], int(curve.loc[best, "epoch"])
+    row["error_message"] = _error_message(trial_dir) if row["error_file"] else ""
+    return row, curve
+
+
+def _read_rows(trial_dir: Path) -> list[dict[str, Any]]:
+    result = trial_dir / "result.json"
+    if result.exists():
+        return [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+    progress = trial_dir / "progress.csv"
+    if progress.exists() and progress.stat().st_size:
+        return pd.read_csv(progress).to_dict("records")
+    return []
+
+
+def _curve(rows: list[dict[str, Any]], trial_id: str) -> pd.DataFrame:
+    """Numeric metrics per epoch. A retried trial re-reports the epochs after its last checkpoint:
+    the later report of an epoch wins."""
+    records = [{k: v for k, v in r.items() if k not in TUNE_KEYS and _is_number(v)} for r in rows]
+    if not records:
+        return pd.DataFrame(columns=["trial_id", "epoch"])
+    frame = pd.DataFrame(records)
+    if "epoch" not in frame:
+        frame["epoch"] = frame.get("training_iteration", pd.Series(range(1, len(frame) + 1)))
+    frame = frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
+    frame.insert(0, "trial_id", trial_id)
+    return frame.reset_index(drop=True)
+
+
+def _status(row: dict[str, Any], trials: pd.DataFrame) -> str:
+    """See the module docstring. ``tune_status`` comes from the experiment state when it exists."""
+    planned = row.get("planned_epochs")
+    if planned is None or (isinstance(planned, float) and math.isnan(planned)):
+        planned = int(trials["epochs"].max())
+    finished = _is_number(row.get("test_error")) or row["epochs"] >= planned > 0
+    tune_status = row.get("tune_status")
+    if tune_status in _TUNE_STATUS:
+        return _TUNE_STATUS[tune_status]
+    if finished:
+        return "done"
+    if tune_status == "TERMINATED":
+        return "stopped"
+    return "error" if row["error_file"] else "running"  # no experiment state: the folder is all we know
+
+
+def _count_failures(trial_dir: Path) -> int:
+    error = trial_dir / "error.txt"
+    return error.read_text(errors="replace").count("Failure # ") if error.exists() else 0
+
+
+def _error_message(trial_dir: Path) -> str:
+    """The last line of the last traceback in error.txt (the exception itself)."""
+    lines = [ln.strip() for ln in (trial_dir / "error.txt").read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+# -- the experiment -------------------------------------------------------------------------------
+
+def _trial_states(path: Path) -> dict[str, dict[str, Any]]:
+    """trial_id -> {status, relative_logdir, config, num_failures, number} from the newest experiment state."""
+    files = sorted(path.glob("experiment_state-*.json"))
+    data = _read_json(files[-1]) if files else None
+    states = {}
+    for trial_json, metadata_json in (data or {}).get("trial_data", []):
+        trial, metadata = json.loads(trial_json), json.loads(metadata_json)
+        states[trial["trial_id"]] = {"trial_id": trial["trial_id"], "status": trial.get("status"),
+                                     "relative_logdir": trial.get("relative_logdir"),
+                                     "config": trial.get("config"),
+                                     "num_failures": metadata.get("num_failures", 0),
+                                     "number": _tag_number(trial.get("experiment_tag"))}
+    return states
+
+
+def _tag_number(tag: str | None) -> int | None:
+    """Tune's experiment tag starts with the trial's creation number (``3_lr=0.01,...``)."""
+    head = (tag or "").split("_", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _arm_keys(trials: pd.DataFrame, swept: list[str] | None) -> list[str]:
+    """Config keys whose values differ between trials, minus seed and run-only keys; in the sweep's
+    declared order (sweep.json ``swept``) where known, else alphabetical."""
+    keys = []
+    for column in trials.columns:
+        if not column.startswith(CONFIG):
+            continue
+        key = column[len(CONFIG):]
+        if key == SEED or key in RUN_ONLY_KEYS or key.startswith(RUN_ONLY_PREFIXES):
+            continue
+        if trials[column].map(repr).nunique() > 1:
+            keys.append(key)
+    declared = [k for k in (swept or []) if k in keys]
+    return declared + sorted(k for k in keys if k not in declared)
+
+
+def _sorted(trials: pd.DataFrame, arm_keys: list[str]) -> pd.DataFrame:
+    columns = [c for c in arm_columns(arm_keys) + [CONFIG + SEED] if c in trials]
+    keys = [tuple(_sort_key(v) for v in values) + (tid,)
+            for values, tid in zip(trials[columns].itertuples(index=False), trials.get("trial_id", trials.index))]
+    return trials.iloc[sorted(range(len(trials)), key=keys.__getitem__)]
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Numbers before strings before missing values, each group in natural order."""
+    if _is_number(value) and not math.isnan(value):
+        return (0, float(value))
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (2, "")
+    return (1, str(value))
+
+
+def _search_kind(path: Path, sweep: dict[str, Any]) -> str:
+    """``search`` when a searcher sampled the configs (sweep.json says so, or Tune saved a searcher
+    state other than the grid generator's), else ``grid``."""
+    if sweep.get("search"):
+        return "grid" if sweep["search"].get("type") == "grid" else "search"
+    return "search" if any(path.glob("searcher-state-*")) else "grid"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

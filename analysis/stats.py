@@ -1,0 +1,170 @@
+"""Per-arm statistics over seeds, and each arm against a control arm with a paired test.
+
+Means, stds and CIs use completed trials only (status ``done``): a crashed or early-stopped trial
+has no final ``test_error``, and its partial ``val_error`` would mix budgets. What was left out is
+counted (``n_failed``, ``n_stopped``, ``n_running``) so tables can say so instead of hiding it.
+
+Arms are paired on ``seed``: the same seed means the same data split and initialisation in every
+arm, so the per-seed difference removes that shared noise (a paired t-test, and Wilcoxon's
+signed-rank test when there are enough pairs for it to reach p < 0.05).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from analysis.load import CONFIG, SEED, arm_columns
+
+METRICS = ("val_error", "test_error")
+WILCOXON_MIN_PAIRS = 6  # with 5 or fewer pairs the exact two-sided signed-rank p is never below 0.05
+# Preferred control arms, first match wins: the no-treatment baselines of the platform's sweeps.
+CONTROL_PREFERENCE = (("method", "finetune"), ("gate.selection", "none"), ("curriculum.shape", "constant"))
+
+
+def summarize(values: pd.Series | np.ndarray | list[float], confidence: float = 0.95) -> dict[str, float]:
+    """n, mean, sample std (ddof=1) and the t-distribution CI of the mean; NaN where n is too small."""
+    x = np.asarray(pd.Series(values, dtype=float).dropna())
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)) if n > 1 else math.nan
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def arm_stats(trials: pd.DataFrame, arm_keys: list[str], metrics: tuple[str, ...] = METRICS,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """One row per arm (in the trials' order): config values, trial counts by status, and for each
+    metric ``<m>_n``, ``_mean``, ``_std``, ``_ci_low``, ``_ci_high`` over the arm's done trials."""
+    rows = []
+    for label, group in _arms(trials, arm_keys):
+        done = group[group["status"] == "done"]
+        row: dict[str, Any] = {"arm": label, **{c: group[c].iloc[0] for c in arm_columns(arm_keys)},
+                               "n_trials": len(group), "n_done": len(done)}
+        for status in ("error", "stopped", "running"):
+            row[f"n_{'failed' if status == 'error' else status}"] = int((group["status"] == status).sum())
+        row["time_s"] = float(group["time_s"].sum())
+        for metric in metrics:
+            values = done[metric] if metric in done else []
+            row.update({f"{metric}_{k}": v for k, v in summarize(values, confidence).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def default_control(trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
+    """The control arm's config values: the first of CONTROL_PREFERENCE present among the arms
+    (e.g. ``gate.selection=none``), else the first arm."""
+    arms = [group for _, group in _arms(trials, arm_keys)]
+    for key, value in CONTROL_PREFERENCE:
+        if key in arm_keys:
+            for group in arms:
+                if group[CONFIG + key].iloc[0] == value:
+                    return _arm_values(group, arm_keys)
+    return _arm_values(arms[0], arm_keys) if arms else {}
+
+
+def parse_control(text: str, trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
+    """``"gate.selection=random"`` (comma-separated for several keys) -> the matching arm's values.
+
+    The given pairs must match exactly one arm; the message lists the arms otherwise."""
+    wanted = dict(part.split("=", 1) for part in text.split(",") if part.strip())
+    unknown = [k for k in wanted if k not in arm_keys]
+    if unknown:
+        raise ValueError(f"--control {text!r}: {', '.join(unknown)} is not a swept key; swept keys are "
+                         f"{', '.join(arm_keys) or 'none'}")
+    matches = [g for _, g in _arms(trials, arm_keys)
+               if all(_same(g[CONFIG + k].iloc[0], v) for k, v in wanted.items())]
+    if len(matches) != 1:
+        labels = ", ".join(f"'{label}'" for label, _ in _arms(trials, arm_keys))
+        raise ValueError(f"--control {text!r} matches {len(matches)} arms, not 1; the arms are {labels}")
+    return _arm_values(matches[0], arm_keys)
+
+
+def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any] | None = None,
+                       metric: str = "test_error", wilcoxon: bool | None = None) -> pd.DataFrame:
+    """Each arm vs the control arm, paired by seed over seeds where both have a done trial.
+
+    Columns: ``arm``, ``control``, ``n_pairs``, ``mean_diff`` (arm − control; negative = lower
+    error than control), ``d_z`` (paired Cohen's d: mean of the differences / their std),
+    ``t``, ``p_ttest`` (``scipy.stats.ttest_rel``), ``p_wilcoxon`` (when ``wilcoxon`` is True, or
+    by default with at least WILCOXON_MIN_PAIRS pairs) and ``p_holm`` (the t-test p-values
+    Holm-adjusted across the arms compared).
+    """
+    control = default_control(trials, arm_keys) if control is None else control
+    by_arm = {label: group for label, group in _arms(trials, arm_keys)}
+    control_label = next(label for label, g in by_arm.items() if _arm_values(g, arm_keys) == control)
+    base = _per_seed(by_arm[control_label], metric)
+    rows = []
+    for label, group in by_arm.items():
+        if label == control_label:
+            continue
+        pairs = pd.concat([_per_seed(group, metric), base], axis=1, keys=["arm", "control"], join="inner").dropna()
+        rows.append({"arm": label, "control": control_label, **paired_test(pairs["arm"], pairs["control"], wilcoxon)})
+    frame = pd.DataFrame(rows, columns=["arm", "control", "n_pairs", "mean_diff", "d_z", "t", "p_ttest",
+                                        "p_wilcoxon"])
+    frame["p_holm"] = holm(frame["p_ttest"].to_numpy(dtype=float))
+    return frame
+
+
+def paired_test(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, wilcoxon: bool | None = None) -> dict[str, float]:
+    """Paired comparison of x against y (same length, matched by position)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    diff = x - y
+    n = len(diff)
+    out = {"n_pairs": n, "mean_diff": float(diff.mean()) if n else math.nan, "d_z": math.nan, "t": math.nan,
+           "p_ttest": math.nan, "p_wilcoxon": math.nan}
+    if n < 2:
+        return out
+    if not np.allclose(diff, diff[0], rtol=1e-9, atol=1e-12):  # a constant difference has no spread to test
+        out["d_z"] = float(diff.mean() / diff.std(ddof=1))
+        result = scipy.stats.ttest_rel(x, y)
+        out["t"], out["p_ttest"] = float(result.statistic), float(result.pvalue)
+    if (n >= WILCOXON_MIN_PAIRS if wilcoxon is None else wilcoxon) and np.any(diff != 0):
+        out["p_wilcoxon"] = float(scipy.stats.wilcoxon(x, y).pvalue)
+    return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (NaN stays NaN and does not count as a test)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid])]
+    m, running = len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        out[index] = running
+    return out
+
+
+def _arms(trials: pd.DataFrame, arm_keys: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, trials) per arm, in order of first appearance (load() sorts trials stably)."""
+    return [(label, trials[trials["arm"] == label]) for label in dict.fromkeys(trials["arm"])]
+
+
+def _arm_values(group: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
+    return {k: group[CONFIG + k].iloc[0] for k in arm_keys}
+
+
+def _per_seed(group: pd.DataFrame, metric: str) -> pd.Series:
+    """The metric of the arm's done trials indexed by seed (repeats of a seed are averaged)."""
+    done = group[group["status"] == "done"]
+    if metric not in done:
+        return pd.Series(dtype=float)
+    return done.groupby(CONFIG + SEED)[metric].mean()
+
+
+def _same(value: Any, text: str) -> bool:
+    """Does a config value equal a command-line string (``0.5`` == ``"0.50"``, ``True`` == ``"true"``)?"""
+    if isinstance(value, bool):
+        return text.strip().lower() == str(value).lower()
+    if isinstance(value, (int, float)):
+        try:
+            return float(text) == float(value)
+        except ValueError:
+            return False
+    return str(value) == text.strip()

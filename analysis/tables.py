@@ -1,0 +1,225 @@
+"""Tables for papers and READMEs: Markdown, LaTeX (booktabs) and CSV from the same numbers.
+
+Two shapes:
+- the arm table (one row per arm): trial counts, mean ± std of ``val_error`` and ``test_error``,
+  the 95% CI of ``test_error``, and the paired comparison with the control arm;
+- the main table of a method comparison (rows = methods, columns = tasks, mean ± std).
+
+Lower is better for every error metric, so the lowest mean per column is bold. Arms with failed,
+stopped or unfinished trials say so in the cell ("2/5 failed"): a mean over the survivors alone
+would flatter an arm that crashes, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from analysis.load import CONFIG, arm_columns
+from analysis.stats import METRICS, arm_stats, compare_to_control, default_control
+
+FORMATS = ("md", "latex", "csv")
+_LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+@dataclass
+class Table:
+    """A rendered-agnostic table: header, string cells, which cells are bold, and notes for the reader."""
+
+    header: list[str]
+    rows: list[list[str]]
+    bold: set[tuple[int, int]] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    numbers: pd.DataFrame = field(default_factory=pd.DataFrame)  # the unformatted values (CSV)
+    labels: int = 1  # leading label columns (left-aligned in LaTeX; the rest are numbers)
+
+
+def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any] | None = None,
+              metrics: tuple[str, ...] = METRICS, digits: int = 3, wilcoxon: bool | None = None) -> Table:
+    """One row per arm; the comparison columns test ``metrics[-1]`` (test_error) against ``control``
+    (default: :func:`analysis.stats.default_control`)."""
+    stats = arm_stats(trials, arm_keys, metrics)
+    tested = metrics[-1]
+    control = default_control(trials, arm_keys) if control is None else control
+    compared = compare_to_control(trials, arm_keys, control, tested, wilcoxon) if len(stats) > 1 else pd.DataFrame()
+    by_arm = {row["arm"]: row for _, row in compared.iterrows()}
+    control_label = compared["control"].iloc[0] if len(compared) else None
+    show_wilcoxon = len(compared) and compared["p_wilcoxon"].notna().any()
+    header = [_short(k) for k in arm_keys] + ["trials"] + [f"{m} (mean ± std)" for m in metrics]
+    header += [f"{tested} 95% CI"]
+    if len(compared):
+        header += [f"Δ {tested} vs control", "d_z", "p (paired t)"] + (["p (Wilcoxon)"] if show_wilcoxon else [])
+        header += ["p (Holm)"]
+    rows, bold = [], set()
+    for i, (_, s) in enumerate(stats.iterrows()):
+        cells = [_fmt_value(s[CONFIG + k]) for k in arm_keys] + [trial_counts(s)]
+        cells += [mean_std(s[f"{m}_mean"], s[f"{m}_std"], digits) for m in metrics]
+        cells += [ci(s[f"{tested}_ci_low"], s[f"{tested}_ci_high"], digits)]
+        if len(compared):
+            c = by_arm.get(s["arm"])
+            if c is None:
+                cells += ["control"] + [""] * (len(header) - len(cells) - 1)
+            else:
+                cells += [_num(c["mean_diff"], digits, sign=True), _num(c["d_z"], 2), p_value(c["p_ttest"])]
+                cells += [p_value(c["p_wilcoxon"])] if show_wilcoxon else []
+                cells += [p_value(c["p_holm"])]
+        rows.append(cells)
+    for j, metric in enumerate(metrics):
+        column = len(arm_keys) + 1 + j
+        bold |= {(i, column) for i in _best(stats[f"{metric}_mean"])}
+    notes = [f"mean ± std over completed trials (seeds); bold = lowest mean; 95% CI of the mean from the "
+             f"t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
+    if control_label is not None:
+        notes.append(f"Control arm: {control_label}. Δ = arm − control on {tested}, paired by seed "
+                     f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "
+                     f"Holm-adjusted over {len(compared)} comparisons.")
+    numbers = stats.merge(compared.drop(columns="control").add_prefix("vs_control_"), how="left",
+                          left_on="arm", right_on="vs_control_arm").drop(columns="vs_control_arm") \
+        if len(compared) else stats
+    return Table(header, rows, bold, notes, numbers, labels=len(arm_keys) + 1)
+
+
+def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "task.name",
+               metric: str = "test_error", digits: int = 3) -> Table:
+    """The papers' main table: one row per arm without ``column_key`` (e.g. per method), one column
+    per value of ``column_key`` (e.g. per task); cells are mean ± std of ``metric``."""
+    if column_key not in arm_keys:
+        raise ValueError(f"column_key={column_key!r} is not swept here: swept keys are {', '.join(arm_keys)}")
+    row_keys = [k for k in arm_keys if k != column_key]
+    stats = arm_stats(trials, arm_keys, (metric,))
+    columns = list(dict.fromkeys(stats[CONFIG + column_key]))
+    row_index = list(dict.fromkeys(tuple(r) for r in stats[arm_columns(row_keys)].itertuples(index=False)))
+    header = [_short(k) for k in row_keys] + [_fmt_value(c) for c in columns]
+    rows = [[_fmt_value(v) for v in key] + ["—"] * len(columns) for key in row_index]
+    means = pd.DataFrame(math.nan, index=range(len(row_index)), columns=range(len(columns)))
+    for _, s in stats.iterrows():
+        i = row_index.index(tuple(s[arm_columns(row_keys)]))
+        j = columns.index(s[CONFIG + column_key])
+        note = _problems(s)
+        cell = mean_std(s[f"{metric}_mean"], s[f"{metric}_std"], digits) if s["n_done"] else "—"
+        rows[i][len(row_keys) + j] = f"{cell} ({note})" if note else cell
+        means.iloc[i, j] = s[f"{metric}_mean"]
+    bold = {(i, len(row_keys) + j) for j in means.columns for i in _best(means[j])}
+    notes = [f"{metric}: mean ± std over seeds, lower is better; bold = best per {_short(column_key)}; "
+             "'—' = no completed trial."]
+    return Table(header, rows, bold, notes, stats, labels=len(row_keys))
+
+
+def trials_table(trials: pd.DataFrame, params: list[str], metric: str = "val_error", mode: str = "min",
+                 digits: int = 4) -> Table:
+    """A tuning sweep's trials, best first: each trial's searched values, status, epochs run and its
+    last ``metric`` (and ``test_error`` where it finished). Unfinished trials follow, worst last."""
+    order = trials.assign(_done=trials["status"] != "done", _value=pd.to_numeric(trials[metric], errors="coerce")
+                          * (1 if mode == "min" else -1))
+    order = order.sort_values(["_done", "_value"], kind="stable", na_position="last")
+    extra = ["test_error"] if "test_error" in trials else []
+    header = ["trial"] + [_short(p) for p in params] + ["status", "epochs", metric] + extra
+    rows = []
+    for _, t in order.iterrows():
+        number = t.get("trial_number")
+        rows.append([f"#{int(number)}" if not _missing(number) and number is not None else str(t["trial_id"])]
+                    + [_fmt_value(t[CONFIG + p]) for p in params]
+                    + [str(t["status"]), f"{int(t['epochs'])}/{int(t['planned_epochs'])}"
+                       if not _missing(t["planned_epochs"]) else str(t["epochs"])]
+                    + [_num(t.get(m, math.nan), digits) for m in [metric] + extra])
+    bold = {(0, len(params) + 3)} if len(order) and order["status"].iloc[0] == "done" else set()
+    notes = [f"{metric} at each trial's last epoch; trials stopped early by the scheduler ran fewer epochs, so "
+             "their values are not comparable with completed ones; bold = best completed trial."]
+    numbers = order.drop(columns=["_done", "_value"])
+    return Table(header, rows, bold, notes, numbers, labels=1)
+
+
+def render(table: Table, fmt: str) -> str:
+    """The table as Markdown (``md``), LaTeX booktabs (``latex``) or CSV (``csv``, the raw numbers)."""
+    if fmt == "md":
+        return to_markdown(table)
+    if fmt == "latex":
+        return to_latex(table)
+    if fmt == "csv":
+        return table.numbers.to_csv(index=False)
+    raise ValueError(f"format {fmt!r} is invalid: allowed formats are {', '.join(FORMATS)}")
+
+
+def to_markdown(table: Table) -> str:
+    cells = [[f"**{c}**" if (i, j) in table.bold and c else c for j, c in enumerate(row)]
+             for i, row in enumerate(table.rows)]
+    text = tabulate(cells, headers=table.header, tablefmt="pipe", disable_numparse=True)
+    return text + "".join(f"\n\n{note}" for note in table.notes) + "\n"
+
+
+def to_latex(table: Table) -> str:
+    def cell(i: int, j: int, text: str) -> str:
+        text = latex_escape(text).replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("−", "$-$")
+        return rf"\textbf{{{text}}}" if (i, j) in table.bold and text else text
+
+    align = "l" * table.labels + "r" * (len(table.header) - table.labels)
+    lines = [r"% needs \usepackage{booktabs}"] + [f"% {latex_escape(note)}" for note in table.notes]
+    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+              " & ".join(cell(-1, j, h) for j, h in enumerate(table.header)) + r" \\", r"\midrule"]
+    lines += [" & ".join(cell(i, j, c) for j, c in enumerate(row)) + r" \\" for i, row in enumerate(table.rows)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+# -- cells ----------------------------------------------------------------------------------------
+
+def trial_counts(s: pd.Series) -> str:
+    """``5/5 done`` or ``3/5 done, 2/5 failed``: how many trials the mean is over, and what happened to the rest."""
+    note = _problems(s)
+    return f"{s['n_done']}/{s['n_trials']} done" + (f", {note}" if note else "")
+
+
+def _problems(s: pd.Series) -> str:
+    parts = [(s["n_failed"], "failed"), (s["n_stopped"], "stopped early"), (s["n_running"], "unfinished")]
+    return ", ".join(f"{n}/{s['n_trials']} {what}" for n, what in parts if n)
+
+
+def mean_std(mean: float, std: float, digits: int) -> str:
+    if _missing(mean):
+        return "—"
+    return f"{mean:.{digits}f}" + ("" if _missing(std) else f" ± {std:.{digits}f}")
+
+
+def ci(low: float, high: float, digits: int) -> str:
+    return "—" if _missing(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def p_value(p: float) -> str:
+    if _missing(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPE.get(ch, ch) for ch in text)
+
+
+def _num(value: float, digits: int, sign: bool = False) -> str:
+    if _missing(value):
+        return "—"
+    return f"{value:+.{digits}f}".replace("-", "−") if sign else f"{value:.{digits}f}"
+
+
+def _best(means: pd.Series) -> list[int]:
+    """Positions of the lowest mean (every one of them on an exact tie)."""
+    values = pd.to_numeric(means, errors="coerce").reset_index(drop=True)
+    if values.notna().sum() == 0:
+        return []
+    return list(values.index[values == values.min()])
+
+
+def _short(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def _fmt_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
