@@ -1,0 +1,101 @@
+"""Tables from hand-made frames: best arm bold, failures shown, the three formats agree."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from analysis import stats, tables
+from test_analysis_stats import gate_sweep, make_trials
+
+
+@pytest.fixture
+def sweep():
+    return gate_sweep({"none": [0.30, 0.32, 0.34, 0.31, 0.33], "random": [0.28, None, 0.27, None, 0.29],
+                       "topk": [0.21, 0.25, 0.22, 0.24, 0.23], "threshold": [None] * 5})
+
+
+def rows_by_arm(text: str) -> dict[str, str]:
+    return {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "---" not in line}
+
+
+def test_markdown_shows_every_arm_bolds_the_best_and_counts_failures(sweep):
+    trials, keys = sweep
+    text = tables.render(tables.arm_table(trials, keys), "md")
+    rows = rows_by_arm(text)
+    assert set(rows) == {"selection", "none", "random", "threshold", "topk"}  # header + all 4 arms, none dropped
+    assert "**0.230 ± 0.016**" in rows["topk"]  # lowest test_error mean, bold
+    assert "**" not in rows["none"] + rows["random"] + rows["threshold"]
+    assert "3/5 done, 2/5 failed" in rows["random"]
+    assert "0/5 done, 5/5 failed" in rows["threshold"] and "—" in rows["threshold"]
+    assert "5/5 done" in rows["topk"] and "failed" not in rows["topk"]
+    assert "control" in rows["none"]  # gate.selection=none is the default control
+    p = scipy_p([0.21, 0.25, 0.22, 0.24, 0.23], [0.30, 0.32, 0.34, 0.31, 0.33])
+    assert f"{p:.3f}" in rows["topk"] or (p < 0.001 and "<0.001" in rows["topk"])
+
+
+def scipy_p(x: list[float], y: list[float]) -> float:
+    import scipy.stats
+
+    return float(scipy.stats.ttest_rel(x, y).pvalue)
+
+
+def test_latex_is_booktabs_with_escaped_names_and_bold_best(sweep):
+    trials, keys = sweep
+    text = tables.render(tables.arm_table(trials, keys), "latex")
+    lines = text.splitlines()
+    assert [ln for ln in lines if not ln.startswith("%")][:2] == ["\\begin{tabular}{llrrrrrrr}", "\\toprule"]
+    assert lines[-2:] == ["\\bottomrule", "\\end{tabular}"]
+    body = lines[lines.index("\\midrule") + 1: lines.index("\\bottomrule")]
+    header = lines[lines.index("\\toprule") + 1]
+    assert "test\\_error (mean $\\pm$ std)" in header
+    assert len(body) == 4 and all(row.count(" & ") == header.count(" & ") for row in body)
+    topk = next(row for row in body if row.startswith("topk"))
+    assert "\\textbf{0.230 $\\pm$ 0.016}" in topk
+    assert "2/5 failed" in next(row for row in body if row.startswith("random"))
+
+
+def test_csv_holds_the_raw_numbers(sweep):
+    trials, keys = sweep
+    frame = pd.read_csv(io.StringIO(tables.render(tables.arm_table(trials, keys), "csv"))).set_index("arm")
+    expected = stats.arm_stats(trials, keys).set_index("arm")
+    assert frame.loc["selection=random", "n_failed"] == 2
+    assert frame["test_error_mean"].to_dict() == pytest.approx(expected["test_error_mean"].to_dict(), nan_ok=True)
+    assert frame.loc["selection=topk", "vs_control_p_ttest"] == pytest.approx(
+        scipy_p([0.21, 0.25, 0.22, 0.24, 0.23], [0.30, 0.32, 0.34, 0.31, 0.33]))
+
+
+def test_main_table_methods_by_tasks():
+    rows = []
+    for method, task, values in (("finetune", "digits", [0.30, 0.34]), ("pare", "digits", [0.20, 0.24]),
+                                 ("finetune", "ecg", [0.50, 0.54]), ("pare", "ecg", [0.60, None])):
+        for seed, value in enumerate(values):
+            rows.append({"method": method, "task.name": task, "seed": seed, "test_error": value if value else math.nan,
+                         "status": "done" if value else "error"})
+    rows.append({"method": "orca", "task.name": "digits", "seed": 0, "test_error": 0.25})  # orca never ran on ecg
+    trials, keys = make_trials(rows)
+    table = tables.main_table(trials, keys, "task.name")
+    text = tables.render(table, "md")
+    assert table.header == ["method", "digits", "ecg"]
+    body = {row[0]: row[1:] for row in table.rows}
+    assert list(body) == ["finetune", "orca", "pare"]
+    assert body["pare"][0] == "0.220 ± 0.028" and table.bold == {(2, 1), (0, 2)}  # best on digits, best on ecg
+    assert body["finetune"][1] == "0.520 ± 0.028"
+    assert body["pare"][1] == "0.600 (1/2 failed)"  # one seed survived: no std, the failure is shown
+    assert body["orca"] == ["0.250", "—"]
+    assert "**0.220 ± 0.028**" in text
+    with pytest.raises(ValueError, match="column_key='backbone.name' is not swept"):
+        tables.main_table(trials, keys, "backbone.name")
+
+
+def test_trials_table_lists_completed_trials_best_first():
+    rows = [{"train.lr": lr, "seed": 0, "val_error": v, "status": s, "epochs": e, "planned_epochs": 6}
+            for lr, v, s, e in ((0.1, 0.5, "stopped", 1), (0.01, 0.2, "done", 6), (0.001, 0.3, "done", 6))]
+    trials, keys = make_trials(rows)
+    table = tables.trials_table(trials, keys, "val_error")
+    assert [row[1] for row in table.rows] == ["0.01", "0.001", "0.1"]
+    assert [row[3] for row in table.rows] == ["6/6", "6/6", "1/6"]
+    assert table.bold == {(0, 4)}
