@@ -247,8 +247,8 @@ def gate_map(gate: dict[str, Any], out_dir: str | Path, name: str = "gate", titl
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("token position (index)")
         ax.set_ylabel("gate score (sigmoid, 0–1)")
-        if len(scores) <= 32:
-            ax.set_xticks(positions)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=12))
+        ax.set_xlim(-0.6, len(scores) - 0.4)
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         details = [f"{k}={gate[k]}" for k in ("selection", "k", "epoch") if gate.get(k) is not None]
         fig.suptitle(title or "Gate scores of one validation sample" + (f" ({', '.join(details)})" if details else ""))
@@ -407,9 +407,10 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
         per = "" if by == "trial" else f", summed over the {by}'s trials"
         left.set_xlabel(f"trial time ({unit}{per})")
         right.set_xlabel(f"epochs{f' ({per[2:]})' if per else ''}")
-        total = trials["time_s"].sum()
-        left.set_title(f"Compute: {total / 3600:.3g} trial-hours in all" if unit == "h"
-                       else f"Compute: {total / divisor:.3g} {unit} of trial time in all")
+        total = float(trials["time_s"].sum())
+        total_divisor, total_unit = time_unit(total)
+        left.set_title(f"Compute: {total / total_divisor:.1f} {total_unit} of trial time "
+                       f"({total / 3600:.2g} trial-hours)")
         right.set_title("Epochs run, and saved by early stopping" if saved_per_group.any() else "Epochs run")
         handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
         fig.tight_layout()
