@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from analysis import figures, load, stats
+from analysis import figures, load, stats, tables
 from analysis import tuning as tuning_module
 
 EPOCHS = 4
@@ -198,6 +198,26 @@ def test_folder_without_experiment_state_or_result_json(sweeps, tmp_path):
     assert partial.trials["status"].value_counts().to_dict() == {"done": 17, "error": 1}
     assert "test_error" not in partial.trials  # Tune's progress.csv keeps only the first report's columns
     assert partial.trials["val_error"].tolist() == pytest.approx(load.load(sweeps[0]).trials["val_error"].tolist())
+
+
+def test_trial_that_never_started_is_listed_as_unfinished(sweeps, tmp_path):
+    """A folder copied mid-sweep: the experiment state lists a PENDING trial that has no folder yet."""
+    copy = Path(shutil.copytree(sweeps[0], tmp_path / "grid"))
+    state_file = max(copy.glob("experiment_state-*.json"))
+    state = json.loads(state_file.read_text())
+    index, trial = next((i, t) for i, t in enumerate(json.loads(d[0]) for d in state["trial_data"])
+                        if t["config"]["gate.selection"] == "none")
+    shutil.rmtree(copy / trial["relative_logdir"])
+    trial.update(status="PENDING", relative_logdir=None)
+    state["trial_data"][index][0] = json.dumps(trial)
+    state_file.write_text(json.dumps(state))
+    partial = load.load(copy)
+    assert len(partial.trials) == 18
+    pending = partial.trials.set_index("trial_id").loc[trial["trial_id"]]
+    assert pending["status"] == "running" and pending["epochs"] == 0
+    assert pending["config/seed"] == trial["config"]["seed"]
+    text = tables.render(tables.arm_table(partial.trials, partial.arm_keys), "md")
+    assert "2/3 done, 1/3 unfinished" in text
 
 
 def test_loading_does_not_import_or_start_ray(sweeps):
