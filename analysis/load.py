@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 CONFIG = "config/"
@@ -33,7 +35,6 @@ SEED = "seed"
 TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "trial_id", "date", "pid",
              "hostname", "node_ip", "node_id", "config", "time_since_restore", "iterations_since_restore",
              "experiment_tag", "time_this_iter_s"}
-STATUSES = ("done", "stopped", "error", "running")
 _TUNE_STATUS = {"ERROR": "error", "RUNNING": "running", "PENDING": "running", "PAUSED": "running"}
 
 
@@ -49,10 +50,6 @@ class Results:
     mode: str  # "min" | "max"
     search: str  # "grid" (ablation: arms x seeds) | "search" (a searcher sampled configs: tuning)
 
-    def config(self, key: str) -> pd.Series:
-        """The ``config/<key>`` column of ``trials``."""
-        return self.trials[CONFIG + key]
-
 
 def load(path: str | Path) -> Results:
     """Read a Ray Tune experiment folder (``results/<name>/``) into a :class:`Results`.
@@ -64,8 +61,8 @@ def load(path: str | Path) -> Results:
     sweep = _read_json(path / "sweep.json") or {}
     metric, mode = sweep.get("metric", "val_error"), sweep.get("mode", "min")
     states = _trial_states(path)
-    dirs = {p.parent.name: p.parent for p in path.glob("*/params.json")}
-    names = sorted(set(dirs) | {s["relative_logdir"] for s in states.values() if s.get("relative_logdir")})
+    dirs = {p.parent.name for p in path.glob("*/params.json")}
+    names = sorted(dirs | {s["relative_logdir"] for s in states.values() if s.get("relative_logdir")})
     for trial_id, state in states.items():
         if not state.get("relative_logdir"):
             names.append(trial_id)  # never started: no folder yet
@@ -173,7 +170,8 @@ def _status(row: dict[str, Any], trials: pd.DataFrame) -> str:
     planned = row.get("planned_epochs")
     if planned is None or (isinstance(planned, float) and math.isnan(planned)):
         planned = int(trials["epochs"].max())
-    finished = _is_number(row.get("test_error")) or row["epochs"] >= planned > 0
+    test_error = row.get("test_error")
+    finished = (_is_number(test_error) and math.isfinite(test_error)) or row["epochs"] >= planned > 0
     tune_status = row.get("tune_status")
     if tune_status in _TUNE_STATUS:
         return _TUNE_STATUS[tune_status]
@@ -266,7 +264,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Python and numpy numbers (progress.csv gives numpy ints), not booleans (Tune's ``done`` flag)."""
+    return isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_))
 
 
 def _fmt(value: Any) -> str:

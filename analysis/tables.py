@@ -72,8 +72,8 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     for j, metric in enumerate(metrics):
         column = len(arm_keys) + 1 + j
         bold |= {(i, column) for i in _best(stats[f"{metric}_mean"])}
-    notes = [f"mean ± std over completed trials (seeds); bold = lowest mean; 95% CI of the mean from the "
-             f"t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
+    notes = ["mean ± std over completed trials (seeds); bold = lowest mean; 95% CI of the mean from the "
+             "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
     if control_label is not None:
         notes.append(f"Control arm: {control_label}. Δ = arm − control on {tested}, paired by seed "
                      f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "

@@ -191,13 +191,20 @@ def test_retried_trial_is_done_and_its_curve_has_each_epoch_once(grid):
 
 def test_folder_without_experiment_state_or_result_json(sweeps, tmp_path):
     """A partial copy: statuses come from the trial folders alone, metrics from progress.csv."""
+    full = load.load(sweeps[0]).trials
     copy = Path(shutil.copytree(sweeps[0], tmp_path / "grid"))
-    for path in [*copy.glob("experiment_state-*.json"), *copy.glob("*/result.json")]:
+    for path in copy.glob("experiment_state-*.json"):
         path.unlink()
-    partial = load.load(copy)
-    assert partial.trials["status"].value_counts().to_dict() == {"done": 17, "error": 1}
-    assert "test_error" not in partial.trials  # Tune's progress.csv keeps only the first report's columns
-    assert partial.trials["val_error"].tolist() == pytest.approx(load.load(sweeps[0]).trials["val_error"].tolist())
+    no_state = load.load(copy).trials
+    assert no_state["status"].tolist() == full["status"].tolist()
+    assert no_state["retries"].tolist() == full["retries"].tolist()  # counted in error.txt instead
+    for path in copy.glob("*/result.json"):
+        path.unlink()
+    csv_only = load.load(copy).trials
+    assert csv_only["status"].value_counts().to_dict() == {"done": 17, "error": 1}
+    assert "test_error" not in csv_only  # Tune's progress.csv keeps only the first report's columns
+    assert csv_only["val_error"].tolist() == pytest.approx(full["val_error"].tolist())
+    assert csv_only["epochs"].tolist() == full["epochs"].tolist() and csv_only["k"].tolist() == full["k"].tolist()
 
 
 def test_trial_that_never_started_is_listed_as_unfinished(sweeps, tmp_path):
