@@ -140,11 +140,15 @@ def test_natural_crops_are_varied_photo_pixels():
 def test_corpus_cache_is_rebuilt_when_package_versions_change(tmp_path, monkeypatch):
     import json
 
+    from pare_core import sources
+
     monkeypatch.setenv("PARE_DATA", str(tmp_path))
+    monkeypatch.setattr(sources, "SENTENCES_PER_CLASS", 40)  # a short extraction; the real one takes ~8 s
     cache = tmp_path / "sources" / "docstring_sentences_v1.json"
     cache.parent.mkdir()
     cache.write_text(json.dumps({"versions": {"numpy": "0.0"}, "sentences": {"numpy": ["Stale."]}}))
     corpus = text_corpus()
     assert list(corpus) == list(TEXT_PACKAGES) and "Stale." not in corpus["numpy"]
+    assert all(len(s) == 40 for s in corpus.values())
     assert json.loads(cache.read_text())["sentences"] == corpus
     assert text_corpus() == corpus  # read back from the refreshed cache
