@@ -66,8 +66,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 
 def test_non_finite_loss_names_epoch_and_step():
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
-        fit(TrialConfig.from_flat({**TINY, "method": "finetune", "train.lr": 1e38, "train.clip": 0.0,
-                                   "train.warmup_frac": 0.0, "finetune.body": "full", "finetune.body_lr": 1e38}))
+        fit(TrialConfig.from_flat({**TINY, "method": "finetune", "train.lr": 1e30, "train.clip": 0.0,
+                                   "train.warmup_frac": 0.0, "finetune.body": "full", "finetune.body_lr": 1e30}))
 
 
 def test_injected_failure_only_on_a_fresh_start(tmp_path):
