@@ -1,0 +1,190 @@
+"""What every loader shares: where data lives, the on-disk cache, and the seeded split protocol.
+
+The split protocol (one place, so every task follows it):
+- the **test split is fixed**: the official test set where one exists, otherwise drawn with a constant
+  seed; it never depends on the run's seed;
+- the **train pool** (``task.n_train`` samples, 0 = the task's default) comes from the rest, also
+  drawn with a constant seed (generated tasks simply generate that many samples);
+- the **validation split** is carved from the pool with the run's seed (stratified for
+  classification), so paired runs of different methods with the same seed see the same split;
+- inputs are **standardised with train statistics only** (per channel or per feature, as the task
+  says); the statistics travel in ``TaskData.extras["standardise"]``.
+Every sample carries an id (its row in the source data, or the key of its generator seed) in
+``extras["ids"]``, so tests can check that no sample sits in two splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from pare_core.tasks.base import TaskData, TaskSpec
+
+TEST_SEED = 2024  # the constant seed of every drawn (non-official) test split
+POOL_SEED = 2025  # the constant seed of every train-pool draw
+CACHE_VERSION = 1  # bump to invalidate every cached task file after a change of a generator
+
+
+class MissingDataError(RuntimeError):
+    """A data package (Debian or PyPI) that a task reads is not installed."""
+
+
+def task(spec: TaskSpec) -> Callable:
+    """Attach ``spec`` to a loader, so ``task_spec(name)`` is known without loading any data."""
+
+    def attach(loader: Callable) -> Callable:
+        loader.spec = spec
+        return loader
+
+    return attach
+
+
+# -- where data lives ------------------------------------------------------------------------------
+
+def data_root() -> Path:
+    """``$PARE_DATA`` (default ``~/.cache/pare``): the cache, and Debian packages unpacked without root."""
+    return Path(os.environ.get("PARE_DATA", "~/.cache/pare")).expanduser()
+
+
+def search_roots() -> list[Path]:
+    """File-system roots searched for Debian package files.
+
+    ``/`` (``apt-get install``) and ``$PARE_DATA/debian`` (``scripts/setup_data.sh`` without root:
+    ``dpkg-deb -x``). ``$PARE_DEBIAN_ROOTS`` (``os.pathsep``-separated) replaces both.
+    """
+    override = os.environ.get("PARE_DEBIAN_ROOTS")
+    if override is not None:
+        return [Path(p) for p in override.split(os.pathsep) if p]
+    return [Path("/"), data_root() / "debian"]
+
+
+def debian_file(package: str, path: str, task_name: str) -> Path:
+    """The first existing ``root/path`` over ``search_roots()``, or an error naming the package."""
+    roots = search_roots()
+    for root in roots:
+        candidate = root / path.lstrip("/")
+        if candidate.exists():
+            return candidate
+    raise MissingDataError(
+        f"task {task_name!r} needs the Debian package {package} ({path} was not found under "
+        f"{', '.join(str(r) for r in roots)}): install it with `sudo apt-get install {package}`, "
+        f"or run scripts/setup_data.sh (without root it unpacks the package under $PARE_DATA/debian)")
+
+
+def python_module(module: str, pip_name: str, task_name: str) -> Any:
+    """Import a data package, or raise an error naming the pip package to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDataError(f"task {task_name!r} needs the Python package {pip_name}: "
+                               f"pip install {pip_name} ({exc})") from exc
+
+
+def read_rda(path: Path, key: str) -> Any:
+    """One object of an R ``.rda`` file (pandas DataFrame for data frames), via ``rdata``."""
+    import warnings
+
+    import rdata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Unknown encoding. Assumed ASCII." for every factor column
+        return rdata.read_rda(str(path))[key]
+
+
+def cached(name: str, params: dict[str, Any], build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``build()``'s arrays, stored once as ``$PARE_DATA/tasks/<name>-<hash of params>.npz``.
+
+    The write is atomic (temporary file, then rename), so concurrent trials that miss the cache at
+    the same time each write a complete file and readers never see a partial one.
+    """
+    key = hashlib.sha1(json.dumps({**params, "cache_version": CACHE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+    path = data_root() / "tasks" / f"{name}-{key}.npz"
+    if path.exists():
+        with np.load(path) as stored:
+            return {k: stored[k] for k in stored.files}
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".tmp", delete=False) as tmp:
+        np.savez(tmp, **arrays)
+    os.replace(tmp.name, path)
+    return arrays
+
+
+# -- splits ----------------------------------------------------------------------------------------
+
+def stratified_pick(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` samples with class proportions as close to ``y``'s as integers allow.
+
+    Largest-remainder quotas (ties broken at random), so it works where sklearn's stratified split
+    refuses (fewer picks than classes, classes with a single sample).
+    """
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    exact = n * counts / len(y)
+    quota = np.floor(exact).astype(int)
+    order = rng.permutation(len(classes))
+    order = order[np.argsort(-(exact - quota)[order], kind="stable")]
+    quota[order[: n - quota.sum()]] += 1
+    picks = [rng.choice(np.flatnonzero(inverse == c), q, replace=False) for c, q in enumerate(quota)]
+    return np.sort(np.concatenate(picks)).astype(np.int64)
+
+
+def uniform_pick(size: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` of ``size`` samples, uniformly without replacement."""
+    return np.sort(rng.choice(size, n, replace=False)).astype(np.int64)
+
+
+def standardise(x_train: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the training inputs over ``axes`` (constant features get std 1)."""
+    mean = x_train.mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = x_train.std(axis=axes, keepdims=True, dtype=np.float64)
+    std[std < 1e-8] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def assemble(spec: TaskSpec, n_train: int, val_frac: float, seed: int, *, pool: tuple[np.ndarray, np.ndarray, np.ndarray],
+             test: tuple[np.ndarray, np.ndarray, np.ndarray], default_n: int, stats: str,
+             extras: dict[str, Any] | None = None) -> TaskData:
+    """Cap the pool, carve the validation split with ``seed``, standardise: the protocol above.
+
+    ``pool`` and ``test`` are ``(x, y, ids)``; ``stats`` is ``"channel"`` or ``"feature"``.
+    """
+    x_pool, y_pool, ids_pool = pool
+    x_test, y_test, ids_test = test
+    classification = spec.kind == "classification"
+    n = n_train or default_n
+    if n > len(x_pool):
+        raise ValueError(f"task.n_train={n} is too large for task {spec.name!r}: at most {len(x_pool)} "
+                         f"training samples are available (the test split is fixed)")
+    if n < len(x_pool):
+        rng = np.random.default_rng(POOL_SEED)
+        keep = stratified_pick(y_pool, n, rng) if classification else uniform_pick(len(x_pool), n, rng)
+        x_pool, y_pool, ids_pool = x_pool[keep], y_pool[keep], ids_pool[keep]
+    n_val = int(round(val_frac * n))
+    if not 1 <= n_val < n:
+        raise ValueError(f"task.val_frac={val_frac} gives {n_val} validation samples out of {n} for task "
+                         f"{spec.name!r}: allowed values leave at least one sample in each of train and val")
+    rng = np.random.default_rng(seed)
+    val = stratified_pick(y_pool, n_val, rng) if classification else uniform_pick(n, n_val, rng)
+    is_val = np.zeros(n, bool)
+    is_val[val] = True
+    x_train, x_val = x_pool[~is_val], x_pool[is_val]
+    axes = (0, *range(2, x_train.ndim)) if stats == "channel" else (0,)
+    mean, std = standardise(x_train, axes)
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return ((x - mean) / std).astype(np.float32)
+
+    return TaskData(
+        spec=spec,
+        x_train=scale(x_train), y_train=y_pool[~is_val], x_val=scale(x_val), y_val=y_pool[is_val],
+        x_test=scale(x_test), y_test=y_test,
+        extras={"ids": {"train": ids_pool[~is_val], "val": ids_pool[is_val], "test": ids_test},
+                "standardise": {"mean": mean, "std": std, "stats": stats}, **(extras or {})},
+    )
