@@ -136,7 +136,7 @@ def _curriculum(results: Results, report: Report) -> None:
 
 def _gate(results: Results, report: Report) -> None:
     """One gate map per token-replacing arm (for a tuning sweep: of the best trial), from the arm's first
-    completed trial's last checkpoint."""
+    completed trial, at its kept checkpoint with the most tokens replaced (see :func:`_gate_checkpoint`)."""
     trials = results.trials
     if CONFIG + "method" not in trials or not (trials[CONFIG + "method"] == "pare").any():
         report.skip("gate figure", "no PaRe trial (config `method=pare`) in this sweep")
@@ -147,7 +147,7 @@ def _gate(results: Results, report: Report) -> None:
     if results.search == "search" and len(candidates):
         values = candidates[results.metric].astype(float)
         candidates = candidates.loc[[values.idxmin() if results.mode == "min" else values.idxmax()]]
-    with_checkpoint = [(row, _last_checkpoint(results.path / row["trial_dir"])) for _, row in candidates.iterrows()]
+    with_checkpoint = [(row, _gate_checkpoint(results, row)) for _, row in candidates.iterrows()]
     with_checkpoint = [(row, ckpt) for row, ckpt in with_checkpoint if ckpt is not None]
     if not with_checkpoint:
         report.skip("gate figure", "no completed PaRe trial that replaces tokens has a checkpoint")
@@ -172,10 +172,11 @@ def _gate(results: Results, report: Report) -> None:
             return
         seed = config.get("seed")
         report.figure(f"Gate map: {arm}", f"Gate scores over the token positions of validation sample 0 and the "
-                                         f"tokens replaced, trial {row['trial_id']} (seed {seed}), "
-                                         f"{checkpoint.name}.",
+                                         f"tokens replaced at the checkpoint's epoch, trial {row['trial_id']} "
+                                         f"(seed {seed}), {checkpoint.name}. The curriculum sets how many tokens "
+                                         "are replaced (k); at its last epoch it is often 0.",
                       lambda gate=gate, i=i, arm=arm: plots.gate_map(gate, report.out, f"gate_{i}",
-                                                                     title=f"Gate map: {arm} (seed {seed})"))
+                                                                     title=f"Gate map: {arm}, seed {seed}"))
 
 
 def _tuning(results: Results, report: Report) -> None:
@@ -253,7 +254,19 @@ def _cost_frame(results: Results) -> pd.DataFrame:
     return trials.assign(trial=labels)
 
 
-def _last_checkpoint(trial_dir: Path) -> Path | None:
+def _gate_checkpoint(results: Results, trial: pd.Series) -> Path | None:
+    """The trial's checkpoint (still on disk) whose epoch reported the largest ``k``, the latest on a tie.
+
+    The curriculum usually ends at ratio 0, so the last checkpoint replaces nothing; an earlier kept
+    checkpoint shows the trained gate actually choosing tokens. Without per-epoch checkpoint names
+    (an old folder) the last ``checkpoint_*`` folder is used."""
+    trial_dir = results.path / trial["trial_dir"]
+    curve = results.curves[results.curves["trial_id"] == trial["trial_id"]]
+    if "checkpoint" in curve:
+        kept = curve[curve["checkpoint"].map(lambda c: isinstance(c, str) and (trial_dir / c).is_dir())]
+        if len(kept):
+            order = kept.assign(_k=kept["k"] if "k" in kept else 0).sort_values(["_k", "epoch"], kind="stable")
+            return trial_dir / order["checkpoint"].iloc[-1]
     checkpoints = sorted(trial_dir.glob("checkpoint_*"))
     return checkpoints[-1] if checkpoints else None
 

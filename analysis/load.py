@@ -132,7 +132,7 @@ def _read_trial(trial_dir: Path, state: dict[str, Any] | None, metric: str, mode
                            "planned_epochs": config.get("train.epochs"),
                            "time_s": float(last.get("time_total_s", 0.0) or 0.0)}
     row.update({CONFIG + k: v for k, v in config.items()})
-    row.update({k: v for k, v in last.items() if k not in ("trial_id", "epoch")})
+    row.update({k: v for k, v in last.items() if k not in ("trial_id", "epoch", "checkpoint")})
     values = curve[metric].astype(float).dropna() if metric in curve else pd.Series(dtype=float)
     if len(values):
         best = values.idxmin() if mode == "min" else values.idxmax()
@@ -152,9 +152,11 @@ def _read_rows(trial_dir: Path) -> list[dict[str, Any]]:
 
 
 def _curve(rows: list[dict[str, Any]], trial_id: str) -> pd.DataFrame:
-    """Numeric metrics per epoch. A retried trial re-reports the epochs after its last checkpoint:
-    the later report of an epoch wins."""
-    records = [{k: v for k, v in r.items() if k not in TUNE_KEYS and _is_number(v)} for r in rows]
+    """Numeric metrics per epoch, and ``checkpoint`` (the folder saved with that epoch's report, if
+    any). A retried trial re-reports the epochs after its last checkpoint: the later report wins."""
+    records = [{**{k: v for k, v in r.items() if k not in TUNE_KEYS and _is_number(v)},
+                "checkpoint": r.get("checkpoint_dir_name") if isinstance(r.get("checkpoint_dir_name"), str) else None}
+               for r in rows]
     if not records:
         return pd.DataFrame(columns=["trial_id", "epoch"])
     frame = pd.DataFrame(records)

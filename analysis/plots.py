@@ -227,7 +227,8 @@ def gate_map(gate: dict[str, Any], out_dir: str | Path, name: str = "gate", titl
 
     ``gate`` needs ``scores`` (T,) and ``replaced`` (T,) bool; with ``input`` ((C, L) or (C, H, W))
     and ``grid`` ((gh, gw)) the sample is drawn too, replaced tokens shaded on it; ``selection``,
-    ``threshold``, ``k`` and ``epoch`` go into the title and the threshold line."""
+    ``threshold``, ``k`` and ``epoch`` go into the title and the threshold line. The panel says so
+    when no token is replaced (the curriculum's k is often 0 at its last epoch)."""
     scores = np.asarray(gate["scores"], dtype=float).reshape(-1)
     replaced = np.asarray(gate["replaced"], dtype=bool).reshape(-1)
     has_input = gate.get("input") is not None and gate.get("grid") is not None
@@ -250,8 +251,13 @@ def gate_map(gate: dict[str, Any], out_dir: str | Path, name: str = "gate", titl
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=12))
         ax.set_xlim(-0.6, len(scores) - 0.4)
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        details = [f"{k}={gate[k]}" for k in ("selection", "k", "epoch") if gate.get(k) is not None]
-        fig.suptitle(title or "Gate scores of one validation sample" + (f" ({', '.join(details)})" if details else ""))
+        if not replaced.any():
+            ax.text(0.5, 0.92, "no token replaced at this epoch" + (" (k=0)" if gate.get("k") == 0 else ""),
+                    transform=ax.transAxes, ha="center", va="center", fontsize=9,
+                    bbox={"facecolor": "white", "edgecolor": "#999999"})
+        shown = ("k", "epoch") if title else ("selection", "k", "epoch")  # a given title names the arm already
+        details = [f"{k}={gate[k]}" for k in shown if gate.get(k) is not None]
+        fig.suptitle((title or "Gate scores of one validation sample") + (f" ({', '.join(details)})" if details else ""))
         fig.tight_layout()
         return save(fig, out_dir, name)
 
@@ -270,14 +276,20 @@ def _draw_sample(ax: plt.Axes, x: np.ndarray, grid: tuple[int, int], replaced: n
         ax.set_xlabel("width (pixels)")
         ax.set_ylabel("height (pixels)")
         ax.grid(False)
-    else:  # (C, L): a sequence, tokens are consecutive chunks
-        series = x.reshape(x.shape[0], -1)[0]
-        stride = math.ceil(len(series) / gw)
-        ax.plot(np.arange(len(series)), series, color=OKABE_ITO[0], linewidth=1)
+    else:  # (C, L): a sequence, tokens are consecutive chunks of time steps
+        x = x.reshape(x.shape[0], -1)
+        stride = math.ceil(x.shape[1] / gw)
+        if x.shape[0] == 1:
+            ax.plot(np.arange(x.shape[1]), x[0], color=OKABE_ITO[0], linewidth=1)
+            ax.set_ylabel("input value (normalised)")
+        else:  # several channels: a channels x time heat map
+            ax.imshow(x, cmap="gray_r", aspect="auto", interpolation="nearest")
+            ax.set_ylabel("channel (index)")
+            ax.grid(False)
         for t in np.flatnonzero(replaced):
-            ax.axvspan(t * stride - 0.5, (t + 1) * stride - 0.5, color=STATUS_COLOURS["error"], alpha=0.2, linewidth=0)
+            ax.axvspan(t * stride - 0.5, (t + 1) * stride - 0.5, facecolor=STATUS_COLOURS["error"], alpha=0.25,
+                       edgecolor=STATUS_COLOURS["error"], hatch="///", linewidth=1)
         ax.set_xlabel("time step (samples)")
-        ax.set_ylabel("input value (normalised)")
     ax.set_title("Input sample (replaced tokens marked)")
 
 
