@@ -95,10 +95,15 @@ class AlignConfig:
 
 @dataclass
 class MonaConfig:
+    """MoNA's bi-level stage (pare_core/methods/mona.py; no official code: choices documented there)."""
+
     epochs: int = 5  # outer (meta) steps of the bi-level stage
-    inner_steps: int = 1
+    inner_steps: int = 1  # simulated fine-tuning steps of the body + head per outer step (SGD)
     inner_lr: float = 1e-2
-    outer_lr: float = 1e-3
+    outer_lr: float = 1e-3  # Adam on the target embedder + head init
+    warmup_steps: int = 10  # embedder warm-up on the target loss (body fixed) before the meta steps
+    source_weight: float = 1.0  # weight of the source-knowledge term in the outer objective
+    probe_samples: int = 512  # source samples the source model's classifier (its P(Y|X)) is fitted on
 
 
 @dataclass
@@ -168,10 +173,11 @@ class TrialConfig:
                     "mix.batch_frac"):
             _check_range(key, self._get(key), 0.0, 1.0)
         for key in ("train.epochs", "train.batch_size", "train.eval_batch_size", "curriculum.levels", "source.size",
-                    "mona.inner_steps", "align.max_samples", "align.clusters"):
+                    "mona.inner_steps", "mona.probe_samples", "align.max_samples", "align.clusters"):
             _check_min(key, self._get(key), 1)
         for key in ("task.tokens", "task.n_train", "train.steps_per_epoch", "source.tokens", "align.epochs",
-                    "mona.epochs", "runtime.threads", "train.clip", "train.weight_decay", "lsg.weight"):
+                    "mona.epochs", "mona.warmup_steps", "mona.source_weight", "runtime.threads", "train.clip",
+                    "train.weight_decay", "lsg.weight"):
             _check_min(key, self._get(key), 0)
         for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "align.lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
             if not self._get(key) > 0:
