@@ -345,3 +345,16 @@ def test_study_rebuilt_from_the_tuning_folder(tuning):
     assert distributions["train.lr"].log and not distributions["curriculum.start"].log
     importances = tuning_module.importances(study)
     assert set(importances) == set(tuning.arm_keys) and sum(importances.values()) == pytest.approx(1.0)
+
+
+def test_gate_figure_uses_the_kept_checkpoint_that_replaced_most_tokens(sweeps, tmp_path):
+    """The fixture checkpoints at epochs 2 and 4; the curriculum replaces tokens at epoch 2, none at 4."""
+    copy = load.load(shutil.copytree(sweeps[0], tmp_path / "grid"))
+    trial = copy.trials[copy.trials["status"] == "done"].iloc[0]
+    rows = [json.loads(line) for line in (copy.path / trial["trial_dir"] / "result.json").read_text().splitlines()]
+    by_epoch = {r["epoch"]: r["checkpoint_dir_name"] for r in rows if r.get("checkpoint_dir_name")}
+    k = {r["epoch"]: r["k"] for r in rows}
+    assert sorted(by_epoch) == [2, 4] and k[2] > 0 == k[4]
+    assert figures._gate_checkpoint(copy, trial) == copy.path / trial["trial_dir"] / by_epoch[2]
+    shutil.rmtree(copy.path / trial["trial_dir"] / by_epoch[2])  # as if num_to_keep had deleted it
+    assert figures._gate_checkpoint(copy, trial) == copy.path / trial["trial_dir"] / by_epoch[4]
