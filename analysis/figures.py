@@ -122,7 +122,11 @@ def _ablations(results: Results, report: Report) -> None:
 
 def _curriculum(results: Results, report: Report) -> None:
     schedule_keys = [k for k in results.arm_keys if k.startswith("curriculum.")]
-    if not schedule_keys or results.search == "search":
+    if results.search == "search":
+        report.skip("curriculum figure", "a tuning sweep has no schedule arms (searched `curriculum.*` keys are in "
+                                         "the parallel coordinates figure)")
+        return
+    if not schedule_keys:
         report.skip("curriculum figure", "no `curriculum.*` key is swept as an arm")
         return
     if "ratio" not in results.curves:

@@ -110,6 +110,7 @@ def learning_curves(curves: pd.DataFrame, trials: pd.DataFrame, out_dir: str | P
                         label=f"{arm} (n={n})")
                 ax.fill_between(s["epoch"], s["ci_low"], s["ci_high"], color=colour(i), alpha=0.18, linewidth=0)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title=f"arm (band: {confidence:.0%} CI)")
+            _limit_to_data(ax, data[metric])
         ax.set_xlabel("epoch")
         ax.set_ylabel(axis_label(metric))
         _integer_ticks(ax)
@@ -145,13 +146,14 @@ def ablation(stats: pd.DataFrame, trials: pd.DataFrame, key: str, arm_keys: list
     each seed's value is a small dot, and arms with failed trials are labelled with the count."""
     others = [k for k in arm_keys if k != key]
     values = list(dict.fromkeys(stats[CONFIG + key]))
-    series = list(dict.fromkeys(tuple(r) for r in stats[[CONFIG + k for k in others]].itertuples(index=False)))
+    combos = [tuple(row[CONFIG + k] for k in others) for _, row in stats.iterrows()]  # () when key is the only one
+    series = list(dict.fromkeys(combos))
     width = 0.7 / max(len(series), 1)
     with style():
         fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics) + 1.6, 3.4), squeeze=False)
         for ax, metric in zip(axes[0], metrics):
             for i, combo in enumerate(series):
-                rows = stats[[tuple(r) == combo for r in stats[[CONFIG + k for k in others]].itertuples(index=False)]]
+                rows = stats[[c == combo for c in combos]]
                 label = ", ".join(f"{_short(k)}={_fmt(v)}" for k, v in zip(others, combo)) or None
                 xs, ys, lo, hi = [], [], [], []
                 for _, s in rows.iterrows():
@@ -431,6 +433,17 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+def _limit_to_data(ax: plt.Axes, values: pd.Series) -> None:
+    """Y range from the trials' own values: with 2-3 seeds a t-CI band is wider than the data and would
+    flatten the curves; the band then runs off the axes (still honest, and the legend says n)."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return
+    low, high = float(values.min()), float(values.max())
+    pad = 0.15 * (high - low) if high > low else 0.05 * max(abs(high), 1e-3)
+    ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)
+
 
 def _integer_ticks(ax: plt.Axes) -> None:
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

@@ -77,7 +77,7 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     if control_label is not None:
         notes.append(f"Control arm: {control_label}. Δ = arm − control on {tested}, paired by seed "
                      f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "
-                     f"Holm-adjusted over {len(compared)} comparisons.")
+                     f"Holm-adjusted over {len(compared)} comparison{'s' if len(compared) != 1 else ''}.")
     numbers = stats.merge(compared.drop(columns="control").add_prefix("vs_control_"), how="left",
                           left_on="arm", right_on="vs_control_arm").drop(columns="vs_control_arm") \
         if len(compared) else stats

@@ -5,22 +5,27 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import plots, stats, tuning
+from analysis.load import label_arms
 from test_analysis_stats import make_trials
 
 
-def assert_figure(paths: list[Path], min_width: int = 400) -> np.ndarray:
-    """Both files exist and are non-trivial; the PNG decodes and is not one flat colour."""
+def assert_figure(paths: list[Path], data_colour: str = plots.OKABE_ITO[0], min_pixels: int = 50) -> np.ndarray:
+    """Both files exist and are non-trivial; the PNG decodes, and the data were drawn: at least
+    ``min_pixels`` pixels have the first series' colour (axes, grid and text are black or grey)."""
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 1000 for p in paths)
     assert paths[1].read_bytes()[:5] == b"%PDF-"
-    image = matplotlib.image.imread(paths[0])
-    assert image.shape[1] >= min_width and image.std() > 0.01
+    image = matplotlib.image.imread(paths[0])[..., :3]
+    rgb = np.array(matplotlib.colors.to_rgb(data_colour))
+    assert (np.abs(image - rgb).max(axis=-1) < 0.02).sum() >= min_pixels, f"no {data_colour} data in {paths[0]}"
     return image
 
 
@@ -62,6 +67,14 @@ def test_ablation_per_swept_key(curriculum_sweep, tmp_path):
         paths = plots.ablation(arm_stats, trials, key, keys, tmp_path)
         assert paths[0].name == f"ablation_{key.replace('.', '_')}.png"
         assert_figure(paths)
+        assert_figure(paths, plots.OKABE_ITO[1])  # the second series too
+
+
+def test_ablation_of_a_single_swept_key(curriculum_sweep, tmp_path):
+    trials, _, _ = curriculum_sweep
+    one, keys = label_arms(trials[trials["config/curriculum.shape"] == "linear"].drop(columns="arm"))
+    assert keys == ["gate.selection"]
+    assert_figure(plots.ablation(stats.arm_stats(one, keys), one, "gate.selection", keys, tmp_path))
 
 
 def test_curriculum_figure(curriculum_sweep, tmp_path):
@@ -78,7 +91,7 @@ def test_gate_map_from_a_saved_dict(layout, tmp_path):
     np.savez(tmp_path / "gate.npz", scores=scores, replaced=scores > 0.6, input=x, grid=grid)
     saved = dict(np.load(tmp_path / "gate.npz"))
     gate = {**saved, "selection": "threshold", "threshold": 0.6, "k": 5, "epoch": 3}
-    assert_figure(plots.gate_map(gate, tmp_path, f"gate_{layout}"))
+    assert_figure(plots.gate_map(gate, tmp_path, f"gate_{layout}"), plots.STATUS_COLOURS["error"])  # replaced
     assert_figure(plots.gate_map({"scores": scores, "replaced": scores > 0.6}, tmp_path, "gate_scores_only"))
 
 
@@ -96,8 +109,10 @@ def test_tuning_figures(tmp_path):
     study = tuning.build_study(trials, keys, "val_error")
     importances = tuning.importances(study)
     assert_figure(plots.optimisation_history(trials, "val_error", tmp_path))
+    best_colour = matplotlib.colormaps["viridis_r"](0.0)  # the lowest error's line
     assert_figure(plots.parallel_coordinates(trials, keys, "val_error", tmp_path,
-                                             tuning.log_scaled(study.trials[0].distributions)))
+                                             tuning.log_scaled(study.trials[0].distributions)),
+                  matplotlib.colors.to_hex(best_colour))
     assert_figure(plots.param_importance(importances, 9, tmp_path))
     assert_figure(plots.cost(trials.assign(trial=[f"#{n}" for n in trials["trial_number"]], time_s=90.0), tmp_path,
                              by="trial"))
