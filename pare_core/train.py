@@ -103,7 +103,8 @@ class _Run:
         self.model = CrossModalModel(spec, backbone, plan).to(self.device)
         source = None
         if self.method.needs_source:
-            source = load_source(backbone, cfg.source, cfg.source.tokens or plan.n_tokens, seed=cfg.seed)
+            source = load_source(backbone, cfg.source, cfg.source.tokens or plan.n_tokens, seed=cfg.seed,
+                                 grid=plan.grid if backbone.spatial and not cfg.source.tokens else None)
             source = dataclasses.replace(source, tokens=source.tokens.to(self.device), labels=source.labels.to(self.device))
         generator = torch.Generator(device=self.device)
         generator.manual_seed(cfg.seed)
