@@ -17,6 +17,18 @@ if TYPE_CHECKING:
 TASKS: dict[str, str] = {
     "digits": "pare_core.tasks.images:load_digits",
     "dna": "pare_core.tasks.statlog:load_dna",
+    "fashion_mnist": "pare_core.tasks.images:load_fashion_mnist",
+    "spherical": "pare_core.tasks.images:load_spherical",
+    "darcy": "pare_core.tasks.darcy:load_darcy",
+    "burgers": "pare_core.tasks.burgers:load_burgers",
+    "cosmic": "pare_core.tasks.cosmic:load_cosmic",
+    "ecg": "pare_core.tasks.series:load_ecg",
+    "satellite": "pare_core.tasks.statlog:load_satellite",
+    "motions": "pare_core.tasks.series:load_motions",
+    "vowels": "pare_core.tasks.series:load_vowels",
+    "spambase": "pare_core.tasks.tabular:load_spambase",
+    "vehicle": "pare_core.tasks.tabular:load_vehicle",
+    "wdbc": "pare_core.tasks.tabular:load_wdbc",
 }
 
 

@@ -33,7 +33,10 @@ def baselines(data: TaskData) -> dict[str, float]:
     path = data_root() / "baselines" / f"{data.spec.name}-{_fingerprint(data)}.json"
     if path.exists():
         return json.loads(path.read_text())
-    predictions = _predict(data)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # BLAS threads of numpy, scipy and torch fight on small CPUs: 20x slower
+        predictions = _predict(data)
     result = {name: evaluate(data.spec, torch.as_tensor(pred), torch.as_tensor(data.y_test))["error"]
               for name, pred in predictions.items()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,3 +53,27 @@ def load_dna(cfg: TaskConfig, seed: int) -> TaskData:
 
     arrays = cached("dna", {"source": "mlbench DNA.rda"}, build)
     return assemble_fixed(load_dna, cfg, seed, arrays["x"], arrays["y"], n_test=1000, default_n=1000, stats="feature")
+
+
+SATELLITE_CLASSES = ("red soil", "cotton crop", "grey soil", "damp grey soil", "vegetation stubble",
+                     "very damp grey soil")
+
+
+@task(TaskSpec(
+    name="satellite", modality="satellite", kind="classification", layout="1d", input_shape=(4, 9), n_outputs=6,
+    loss="ce", metric="accuracy", stands_in_for="NB360 Satellite (satellite image time series)", default_tokens=9,
+    source="Debian r-cran-mlbench Satellite.rda (StatLog Landsat, 6435 3x3 neighbourhoods, OpenML 182)",
+    class_names=SATELLITE_CLASSES,
+))
+def load_satellite(cfg: TaskConfig, seed: int) -> TaskData:
+    def build() -> dict[str, np.ndarray]:
+        frame = mlbench_frame("Satellite", "satellite")
+        if tuple(frame["classes"].cat.categories) != SATELLITE_CLASSES:
+            raise ValueError(f"unexpected Satellite classes {tuple(frame['classes'].cat.categories)}")
+        values = frame.drop(columns="classes").to_numpy(dtype=np.float32)  # 9 pixels x 4 bands, pixel-major
+        return {"x": values.reshape(-1, 9, 4).transpose(0, 2, 1).copy(),
+                "y": frame["classes"].cat.codes.to_numpy().astype(np.int64)}
+
+    arrays = cached("satellite", {"source": "mlbench Satellite.rda"}, build)
+    return assemble_fixed(load_satellite, cfg, seed, arrays["x"], arrays["y"], n_test=1000, default_n=1000,
+                          stats="feature")
