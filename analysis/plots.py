@@ -110,7 +110,9 @@ def learning_curves(curves: pd.DataFrame, trials: pd.DataFrame, out_dir: str | P
                         label=f"{arm} (n={n})")
                 ax.fill_between(s["epoch"], s["ci_low"], s["ci_high"], color=colour(i), alpha=0.18, linewidth=0)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title=f"arm (band: {confidence:.0%} CI)")
-            _limit_to_data(ax, data[metric])
+            if _limit_to_data(ax, data[metric]):
+                ax.text(0.0, -0.2, "Some CI bands extend beyond the axes (few seeds); the axes show the trials' own range.",
+                        transform=ax.transAxes, fontsize=7, color="#555555")
         ax.set_xlabel("epoch")
         ax.set_ylabel(axis_label(metric))
         _integer_ticks(ax)
@@ -421,6 +423,7 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
         per = "" if by == "trial" else f", summed over the {by}'s trials"
         left.set_xlabel(f"trial time ({unit}{per})")
         right.set_xlabel(f"epochs{f' ({per[2:]})' if per else ''}")
+        _integer_ticks(right)
         total = float(trials["time_s"].sum())
         total_divisor, total_unit = time_unit(total)
         left.set_title(f"Compute: {total / total_divisor:.1f} {total_unit} of trial time "
@@ -434,15 +437,19 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
 
 # -- helpers ----------------------------------------------------------------------------------------
 
-def _limit_to_data(ax: plt.Axes, values: pd.Series) -> None:
+def _limit_to_data(ax: plt.Axes, values: pd.Series) -> bool:
     """Y range from the trials' own values: with 2-3 seeds a t-CI band is wider than the data and would
-    flatten the curves; the band then runs off the axes (still honest, and the legend says n)."""
+    flatten the curves; the band then runs off the axes (still honest, and the legend says n).
+    Returns whether something drawn (a band) now extends beyond the axes."""
     values = pd.to_numeric(values, errors="coerce").dropna()
     if values.empty:
-        return
+        return False
+    before = ax.get_ylim()
     low, high = float(values.min()), float(values.max())
     pad = 0.15 * (high - low) if high > low else 0.05 * max(abs(high), 1e-3)
     ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)
+    after = ax.get_ylim()
+    return before[0] < after[0] or before[1] > after[1]
 
 
 def _integer_ticks(ax: plt.Axes) -> None:
