@@ -90,7 +90,7 @@ def test_gate_map_from_a_saved_dict(layout, tmp_path):
     scores = rng.random(n_tokens)
     np.savez(tmp_path / "gate.npz", scores=scores, replaced=scores > 0.6, input=x, grid=grid)
     saved = dict(np.load(tmp_path / "gate.npz"))
-    gate = {**saved, "selection": "threshold", "threshold": 0.6, "k": 5, "epoch": 3}
+    gate = {**saved, "selection": "threshold", "threshold": 0.6, "k": int((scores > 0.6).sum()), "epoch": 3}
     assert_figure(plots.gate_map(gate, tmp_path, f"gate_{layout}"), plots.STATUS_COLOURS["error"])  # replaced
     assert_figure(plots.gate_map({"scores": scores, "replaced": scores > 0.6}, tmp_path, "gate_scores_only"))
 
