@@ -17,9 +17,11 @@ from pare_core.gate import select
 
 
 @torch.no_grad()
-def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: int = 0) -> dict[str, Any]:
-    """Gate scores over token positions of one validation sample, and the tokens replaced at the
-    checkpoint's last trained epoch (hard selection, as after the warm phase).
+def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: int = 0,
+             epoch: int | None = None) -> dict[str, Any]:
+    """Gate scores over token positions of one validation sample, and the tokens the checkpoint's
+    gate replaces (hard selection, as after the warm phase) with the curriculum's k at 1-based
+    ``epoch`` (default: the checkpoint's last trained epoch; the curriculum often ends at k = 0).
 
     ``config`` is the trial's flat config (e.g. a Ray ``params.json``); unknown keys are ignored.
     """
@@ -35,7 +37,7 @@ def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: 
     x = torch.as_tensor(run.data.x_val[sample: sample + 1]).to(run.device)
     tokens = model.embed(x)
     logits = model.gate(tokens)
-    run.ctx.epoch = max(run.epoch - 1, 0)
+    run.ctx.epoch = max((epoch if epoch is not None else run.epoch) - 1, 0)
     info = run.method.start_epoch(run.ctx)
     source = run.ctx.source.tokens[:1]
     target_mask, _ = select(logits, model.gate(source), run.method.k, cfg.gate.selection,
@@ -44,7 +46,7 @@ def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: 
         "scores": torch.sigmoid(logits)[0].float().cpu().numpy(),
         "replaced": target_mask[0].cpu().numpy() > 0.5,
         "k": int(info["k"]),
-        "epoch": run.epoch,
+        "epoch": run.ctx.epoch + 1,
         "selection": cfg.gate.selection,
         "threshold": cfg.gate.threshold,
         "grid": run.model.plan.grid,
