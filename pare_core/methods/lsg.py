@@ -3,14 +3,19 @@
 Label names (``TaskSpec.class_names``: digits' "zero".."nine", ...) are embedded once by MiniLM
 (mean-pooled over word pieces, as sentence-transformers does), whatever the target backbone: the
 names are text, and MiniLM is the text model every install has. Their cosine similarities, negative
-ones clipped to 0, form the graph's adjacency (self-loops have weight 1; symmetric normalisation
-D^-1/2 A D^-1/2, as in Kipf & Welling's GCN). A 2-layer GCN maps the label embeddings to one
-prototype per class in the body's feature space; the auxiliary loss scores the mean-pooled clean
-features of the primary model against the prototypes (cosine similarity x a learned scale, plus a
-learned bias) and applies the task's label form: softmax cross-entropy for classification, binary
-cross-entropy per label for multilabel tasks. Gradients flow into both the GCN and the primary
-model, so semantically related classes (e.g. "three" and "eight") get related prototypes and the
-features are pulled towards them. The loss is ``lsg.weight`` x that term.
+ones clipped to 0, weight the graph's edges. Label names of one task are all alike to a sentence
+encoder (digit names have pairwise cosines of 0.4-0.8), so a plainly normalised dense graph
+over-smooths: after two propagations every class gets nearly the same prototype and the auxiliary
+scores cannot separate the classes (a test checks this). The adjacency is therefore ML-GCN's
+re-weighted one (Chen et al., CVPR 2019): each node keeps 1 - p of itself and takes p = 0.2 from its
+neighbours, in proportion to similarity.
+
+A 2-layer GCN maps the label embeddings to one prototype per class in the body's feature space. The
+auxiliary loss scores the mean-pooled clean features of the primary model against the prototypes
+(cosine similarity x a learned scale, plus a learned bias) and applies the task's label form:
+softmax cross-entropy for classification, binary cross-entropy per label for multilabel tasks.
+Gradients flow into both the GCN and the primary model, so semantically related classes get related
+prototypes and the features are pulled towards them. The loss is ``lsg.weight`` x that term.
 
 Dense tasks have no label names; a task without them raises a ValueError naming ``aux`` and the task.
 """
@@ -32,6 +37,7 @@ from pare_core.methods.base import Aux, TrainContext
 from pare_core.tasks.base import TaskSpec
 
 INIT_SCALE = 10.0  # initial logit scale of the cosine scores (temperature 0.1)
+NEIGHBOUR_SHARE = 0.2  # ML-GCN's re-weighting p: the share of a node's update that comes from its neighbours
 CACHE_VERSION = 1
 
 
@@ -60,12 +66,16 @@ def label_embeddings(names: tuple[str, ...]) -> Tensor:
     return emb
 
 
-def normalized_adjacency(embeddings: Tensor) -> Tensor:
-    """D^-1/2 A D^-1/2 with A = max(cos, 0) of the label embeddings (diagonal 1: self-loops)."""
+def normalized_adjacency(embeddings: Tensor, neighbour_share: float = NEIGHBOUR_SHARE) -> Tensor:
+    """ML-GCN's re-weighted adjacency: each node keeps ``1 - p`` of itself and spreads ``p`` over its
+    neighbours in proportion to their cosine similarity (negative similarities clipped to 0); a node
+    without neighbours keeps all of itself. Rows sum to 1."""
     unit = F.normalize(embeddings, dim=-1)
-    adjacency = (unit @ unit.T).clamp_min(0.0)
-    inv_sqrt = adjacency.sum(1).rsqrt()
-    return inv_sqrt[:, None] * adjacency * inv_sqrt[None, :]
+    eye = torch.eye(len(embeddings), dtype=unit.dtype, device=unit.device)
+    similarity = (unit @ unit.T).clamp_min(0.0) * (1 - eye)
+    total = similarity.sum(1, keepdim=True)
+    share = torch.where(total > 0, torch.full_like(total, neighbour_share), torch.zeros_like(total))
+    return share * similarity / total.clamp_min(1e-12) + (1 - share) * eye
 
 
 class LabelGraph(nn.Module):

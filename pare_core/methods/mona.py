@@ -55,7 +55,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from pare_core.methods.base import Method, TrainContext
 from pare_core.model import configure_trainable
 
-PROBE_L2 = 1e-4  # ridge penalty of the source classifier (keeps L-BFGS finite on separable data)
+# Ridge penalty of the source classifier: the P(Y|X) to keep should be calibrated, not memorised. Held-out
+# source CE of a 512-sample fit on MiniLM text features: 1e-4: 2.70, 1e-3: 1.88, 1e-2: 1.56, 1e-1: 1.83.
+PROBE_L2 = 1e-2
 PROBE_ITERS = 100
 BODY, HEAD = "backbone.", "head."
 
@@ -165,10 +167,10 @@ def meta_align(ctx: TrainContext) -> dict[str, float]:
         step(target_loss(ctx, params, batch.x_query, batch.y_query))
     classifier = fit_source_classifier(ctx)
     fixed = _draw(ctx)
-    before = [float(v) for v in outer_objective(ctx, params, classifier, fixed, create_graph=False)]
+    before = [v.item() for v in outer_objective(ctx, params, classifier, fixed, create_graph=False)]
     for _ in range(cfg.epochs):
         step(outer_objective(ctx, params, classifier, _draw(ctx), create_graph=True)[0])
-    after = [float(v) for v in outer_objective(ctx, params, classifier, fixed, create_graph=False)]
+    after = [v.item() for v in outer_objective(ctx, params, classifier, fixed, create_graph=False)]
     optimizer.zero_grad(set_to_none=True)
     model.train(was_training)
     metrics = {"mona/s": time.perf_counter() - start}
