@@ -1,0 +1,16 @@
+"""Curriculum ablation: replacement-ratio schedule shape x start ratio x seeds.
+
+Run from the repo root: `python sweeps/ablate_curriculum.py [--smoke-test] [--dry-run] [--set KEY=VALUE] ...`
+(spec: sweeps/configs/ablate_curriculum.yaml; flags: docs/sweeps.md).
+"""
+
+import sys
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # run by path: import the repo, not this folder's modules
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from sweeps.runner import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("ablate_curriculum", __doc__))

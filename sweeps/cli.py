@@ -1,0 +1,82 @@
+"""The flags every sweep script shares; one parser so ``ablate_*.py`` and ``tune_task.py`` stay a few lines.
+
+Flags left unset stay ``None`` so the spec's own values apply, and so ``--resume`` can refuse flags
+that would silently not apply to a sweep whose trials are already fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SweepArgs:
+    """Parsed command line of one sweep launch."""
+
+    smoke_test: bool = False
+    sets: list[str] = field(default_factory=list)
+    seeds: list[int] | None = None
+    base: str | None = None
+    address: str | None = None
+    storage_path: str = "./results"
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None
+    resume: bool = False
+    dry_run: bool = False
+    name: str | None = None
+
+
+# Flags that choose trials or their resources: fixed once a sweep has started.
+TRIAL_FLAGS = {"sets": "--set", "seeds": "--seeds", "base": "--base",
+               "gpus_per_trial": "--gpus-per-trial", "cpus_per_trial": "--cpus-per-trial"}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,1,2"`` and mixes such as ``"0-2,7"`` also work."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r} is invalid: allowed forms are 0-4, 0,1,2 or 0-2,7") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r} is invalid: give distinct seeds >= 0, e.g. 0-4")
+    return seeds
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed values are >= 0 (fractions allowed)")
+    return value
+
+
+def parse_args(prog: str, description: str, argv: list[str] | None = None) -> SweepArgs:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into :class:`SweepArgs`; exits 2 on a malformed flag."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--smoke-test", action="store_true", help="tiny trials (spec's smoke overrides); ~1-2 min on 2 CPUs")
+    parser.add_argument("--set", dest="sets", action="append", default=None, metavar="KEY=VALUE",
+                        help="override a config key for every trial (repeatable), e.g. --set train.lr=3e-4")
+    parser.add_argument("--seeds", type=parse_seeds, help="seeds per arm, e.g. 0-4 or 0,1,2 (default: the spec's)")
+    parser.add_argument("--base", metavar="FILE", help="YAML of flat config keys applied over the spec's base "
+                        "(e.g. sweeps/configs/tuned/digits.yaml written by tune_task.py)")
+    parser.add_argument("--address", help="Ray cluster to join: 'auto' on a `ray up` cluster, or HOST:PORT "
+                        "(default: start a private local Ray on 127.0.0.1)")
+    parser.add_argument("--storage-path", default="./results",
+                        help="where results go: a local folder (single machine), s3://..., gs://..., or an NFS "
+                        "path mounted on every node (default: ./results)")
+    parser.add_argument("--gpus-per-trial", type=_fraction, help="GPUs per trial, fractions share a GPU (e.g. 0.5)")
+    parser.add_argument("--cpus-per-trial", type=_fraction, help="CPUs per trial (also torch's thread count)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the sweep NAME under --storage-path: only unfinished and errored trials run")
+    parser.add_argument("--dry-run", action="store_true", help="print the trial table and GPU-hour estimate; start no Ray")
+    parser.add_argument("--name", help="experiment folder name under --storage-path (default: the spec's name)")
+    ns = parser.parse_args(argv)
+    args = SweepArgs(**{k: v for k, v in vars(ns).items() if v is not None})
+    if args.resume:
+        given = [flag for attr, flag in TRIAL_FLAGS.items() if getattr(ns, attr) is not None]
+        if given:
+            parser.error(f"--resume continues the saved sweep as it was launched; drop {', '.join(given)}")
+    return args

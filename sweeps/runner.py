@@ -1,0 +1,193 @@
+"""The one runner behind every sweep script: spec + flags -> validated trials -> Ray Tune -> summary.
+
+``main("ablate_gate")`` is all a script calls. Validation happens before Ray starts (``sweeps.spec``);
+``--dry-run`` stops there. A launch writes ``sweep.json`` (the resolved sweep) next to Tune's own
+experiment state, so ``--resume`` rebuilds the identical trainable and resources without re-reading
+specs that may have changed since.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from typing import Any
+
+import ray
+import yaml
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+from pare_core.config import TrialConfig
+from sweeps import storage
+from sweeps.cli import SweepArgs, parse_args
+from sweeps.spec import SPEC_DIR, TUNED_DIR, SpecError, Sweep, build, spec_path
+from sweeps.summary import SummaryCallback, markdown_table
+
+_DOMAINS = {"uniform": tune.uniform, "loguniform": tune.loguniform, "choice": lambda *values: tune.choice(values)}
+
+
+def main(spec: str, description: str | None = None, argv: list[str] | None = None) -> int:
+    """Entry point of ``sweeps/<spec>.py`` (or ``python -m sweeps SPEC``); returns the exit code (2 = bad input)."""
+    args = parse_args(f"sweeps/{spec}.py" if spec_path(spec).parent == SPEC_DIR else f"python -m sweeps {spec}",
+                      description or "", argv)
+    try:
+        sweep = build(spec, args)
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(describe(sweep))
+        return 0
+    return run(sweep, args)
+
+
+def describe(sweep: Sweep) -> str:
+    """The ``--dry-run`` text: fixed keys, one row per trial (or the search space), GPU-hour estimate."""
+    defaults = TrialConfig().to_flat()
+    varying = set(sweep.swept) | {"seed"}
+    fixed = {k: v for k, v in sweep.base.items() if k not in varying and v != defaults[k]}
+    lines = [f"sweep {sweep.name}  (spec {sweep.spec_file}{', smoke test' if sweep.smoke else ''})",
+             "fixed (differs from paper defaults): " + (", ".join(f"{k}={v}" for k, v in fixed.items()) or "none"), ""]
+    if sweep.search["type"] == "grid":
+        arms = len({tuple(repr(t[k]) for k in sweep.swept) for t in sweep.trials})
+        lines.append(markdown_table(["#", *sweep.swept, "seed"],
+                                    [[i, *(t[k] for k in sweep.swept), t["seed"]] for i, t in enumerate(sweep.trials)]))
+        count = f"{sweep.n_trials} trials = {arms} arms x {len(sweep.seeds)} seeds"
+    else:
+        lines.append(markdown_table(["searched key", "domain"], [[k, d] for k, d in sweep.space.items()]))
+        count = f"{sweep.n_trials} trials sampled by {sweep.search['type']} (seed {sweep.seeds[0]})"
+    epochs = sweep.base["train.epochs"]
+    gpus = sweep.resources["gpu"] or 1.0
+    hours = sweep.n_trials * epochs * sweep.gpu_s_per_epoch * gpus / 3600
+    lines += ["", f"{count}; scheduler {sweep.scheduler['type']}; metric {sweep.metric} ({sweep.mode}); "
+              f"per trial {sweep.resources['cpu']:g} CPU, {sweep.resources['gpu']:g} GPU; "
+              f"checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
+              f"estimated GPU-hours: {hours:.2f} ({epochs} epochs x {sweep.gpu_s_per_epoch:g} GPU-s/epoch per trial "
+              f"at {gpus:g} GPU per trial{'; an upper bound, ASHA stops trials early' if sweep.scheduler['type'] == 'asha' else ''})"]
+    return "\n".join(lines)
+
+
+def run(sweep: Sweep, args: SweepArgs) -> int:
+    """Launch (or ``--resume``) the sweep on Ray and wait for it; 0 if every trial finished, 1 if any failed."""
+    storage_path = storage.resolve(args.storage_path)
+    experiment = storage.join(storage_path, sweep.name)
+    saved = storage.read_text(storage.join(experiment, "sweep.json"))
+    if args.resume and saved is None:
+        return _fail(f"--resume: no sweep at {experiment} (check --name, --storage-path and --smoke-test)")
+    if not args.resume and saved is not None:
+        return _fail(f"{experiment} already holds a sweep: add --resume to continue it, --name NEW for a new one, "
+                     "or delete the folder")
+    if args.resume:
+        sweep = Sweep(**json.loads(saved))
+    _init_ray(args.address)
+    try:
+        hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
+        problem = storage.storage_problem(storage_path, hosts, storage.read_mounts())
+        if problem:
+            return _fail(problem)
+        if args.resume:
+            if not tune.Tuner.can_restore(experiment):
+                return _fail(f"--resume: {experiment} has no Tune state (the first launch stopped before Tune saved "
+                             "any); delete the folder and launch again")
+            tuner = tune.Tuner.restore(experiment, _trainable(sweep), resume_unfinished=True, resume_errored=True)
+        else:
+            storage.write_text(storage.join(experiment, "sweep.json"), json.dumps(dataclasses.asdict(sweep), indent=1))
+            tuner = _tuner(sweep, storage_path, experiment)
+        print(f"sweep {sweep.name}: {sweep.n_trials} trials -> {experiment} (live table: summary.md)", flush=True)
+        results = tuner.fit()
+        if sweep.tuned:
+            print(f"tuned config written to {write_tuned(sweep, results, experiment)}")
+    finally:
+        ray.shutdown()
+    failed = [r for r in results if r.error is not None]
+    print(f"{len(results)} trials, {len(failed)} failed. Results: {experiment}  Summary: {experiment}/summary.md")
+    return 1 if failed else 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _init_ray(address: str | None) -> None:
+    """Join ``address``; with none, start a private Ray bound to 127.0.0.1 (not the machine's network address)."""
+    if address is None:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray.init(address="local", include_dashboard=False)
+    else:
+        ray.init(address=address)
+
+
+def _trainable(sweep: Sweep) -> Any:
+    from sweeps.trainable import train_trial  # imports torch: only when trials really run
+
+    fn = tune.with_parameters(train_trial, checkpoint_every=sweep.checkpoint_every)
+    return tune.with_resources(fn, {"cpu": sweep.resources["cpu"], "gpu": sweep.resources["gpu"]})
+
+
+def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
+    if sweep.search["type"] == "grid":
+        # Arms need not be a cartesian product (e.g. `none` has no threshold), so each trial is a preset
+        # point; the keys that vary are declared as choices so Tune accepts the presets as valid values.
+        varying = [k for k in sweep.trials[0] if len({repr(t[k]) for t in sweep.trials}) > 1]
+        param_space = {**sweep.trials[0],
+                       **{k: tune.choice(list({repr(t[k]): t[k] for t in sweep.trials}.values())) for k in varying}}
+        search_alg = BasicVariantGenerator(points_to_evaluate=[{k: t[k] for k in varying} for t in sweep.trials])
+    else:
+        from ray.tune.search.optuna import OptunaSearch  # optional dependency: only tuning needs it
+
+        param_space = {**sweep.base, **{k: _DOMAINS[kind](*values) for k, d in sweep.space.items()
+                                        for kind, values in d.items()}}
+        search_alg = ConcurrencyLimiter(OptunaSearch(seed=sweep.search.get("seed", 0)),
+                                        max_concurrent=int(sweep.search.get("max_concurrent", 2)))
+    scheduler = FIFOScheduler()
+    if sweep.scheduler["type"] == "asha":
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=sweep.base["train.epochs"],
+                                  grace_period=int(sweep.scheduler.get("grace_period", 1)),
+                                  reduction_factor=float(sweep.scheduler.get("reduction_factor", 2)))
+    return tune.Tuner(
+        _trainable(sweep),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(metric=sweep.metric, mode=sweep.mode, search_alg=search_alg, scheduler=scheduler,
+                                    num_samples=sweep.n_trials, trial_dirname_creator=TrialDirName(sweep.swept),
+                                    # CPU trials reuse worker processes: imports and weight loading are most of
+                                    # a short CPU trial. GPU trials get a fresh process (no CUDA state carried).
+                                    reuse_actors=sweep.resources["gpu"] == 0),
+        run_config=tune.RunConfig(
+            name=sweep.name, storage_path=storage_path, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept)],
+        ),
+    )
+
+
+class TrialDirName:
+    """``<trial_id>_selection=topk_threshold=0.5_seed=3``: readable trial folders (Tune's default is unreadable)."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+
+    def __call__(self, trial: Any) -> str:
+        parts = [f"{k.rsplit('.', 1)[-1]}={trial.config.get(k)}" for k in [*self.keys, "seed"]]
+        name = "_".join([trial.trial_id, *parts])
+        return "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)[:120]
+
+
+def write_tuned(sweep: Sweep, results: tune.ResultGrid, experiment: str) -> str:
+    """Save the best trial's searched values as a ``--base`` file: ``configs/tuned/<task>.yaml``.
+
+    Smoke runs write into the experiment folder instead, so a smoke test never replaces a real tuned config.
+    """
+    best = results.get_best_result(sweep.metric, sweep.mode, scope="last")
+    flat = TrialConfig.from_flat({k: best.config[k] for k in ["task.name", *sweep.space]}).to_flat()
+    task = flat["task.name"]
+    header = (f"# Tuned by sweeps/tune_task.py (sweep {sweep.name}, {len(results)} trials, method {best.config['method']},"
+              f" backbone {best.config['backbone.name']}): best {sweep.metric}={best.metrics[sweep.metric]:.4f}\n"
+              f"# trial {best.path}\n# Use: python sweeps/ablate_gate.py --base sweeps/configs/tuned/{task}.yaml\n")
+    out = storage.join(experiment, "tuned", f"{task}.yaml") if sweep.smoke else str(TUNED_DIR / f"{task}.yaml")
+    storage.write_text(out, header + yaml.safe_dump({k: flat[k] for k in ["task.name", *sweep.space]}, sort_keys=False))
+    return out

@@ -1,0 +1,226 @@
+"""Sweep specs: a YAML file in ``sweeps/configs/`` plus the command line -> a validated list of trials.
+
+Nothing here imports Ray: every trial's config is built and checked with ``TrialConfig.from_flat``
+before Ray starts, so one bad value fails the launch in well under a second, naming the key, the
+allowed values and where the value came from (which YAML field, ``--base`` file or ``--set``).
+
+Precedence, lowest first: paper defaults < spec ``base`` < ``--base FILE`` < arm/grid values < seed
+< smoke overrides (``--smoke-test``) < ``--set``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pare_core.__main__ import parse_sets
+from pare_core.config import TrialConfig
+from sweeps.cli import SweepArgs
+
+SPEC_DIR = Path(__file__).resolve().parent / "configs"
+TUNED_DIR = SPEC_DIR / "tuned"
+DOMAINS = ("uniform", "loguniform", "choice")  # how a searched key is sampled (search: optuna)
+SCHEDULERS = ("fifo", "asha")
+SEARCHES = ("grid", "optuna")
+_FIELDS = {"name", "description", "base", "arms", "grid", "space", "seeds", "metric", "mode", "search",
+           "scheduler", "resources", "checkpoint_every", "max_failures", "gpu_s_per_epoch", "tuned", "smoke"}
+_SMOKE_FIELDS = {"overrides", "seeds", "arms", "grid", "search"}
+
+
+class SpecError(ValueError):
+    """A bad spec, ``--base`` file or flag; the message says where, which key and what is allowed."""
+
+
+@dataclass
+class Sweep:
+    """A resolved sweep: everything the runner needs, JSON-serialisable (saved as ``sweep.json``)."""
+
+    name: str
+    spec_file: str
+    smoke: bool
+    base: dict[str, Any]  # full flat config before arms, with the first seed (Optuna's constants)
+    trials: list[dict[str, Any]]  # grid search: one full flat config per trial; empty for Optuna
+    space: dict[str, dict[str, list]]  # Optuna: key -> {"uniform" | "loguniform" | "choice": values}
+    swept: list[str]  # keys that tell arms apart (seed excluded): the summary's columns
+    metric: str
+    mode: str
+    search: dict[str, Any]
+    scheduler: dict[str, Any]
+    resources: dict[str, float]
+    checkpoint_every: int
+    max_failures: int
+    gpu_s_per_epoch: float
+    tuned: bool  # write the best config to configs/tuned/<task>.yaml (tune_task)
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials) if self.search["type"] == "grid" else int(self.search["num_samples"])
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def spec_path(spec: str) -> Path:
+    """A spec name in ``sweeps/configs/`` (``ablate_gate``) or the path of any spec YAML file."""
+    return Path(spec) if spec.endswith((".yaml", ".yml")) else SPEC_DIR / f"{spec}.yaml"
+
+
+def build(spec: str, args: SweepArgs) -> Sweep:
+    """Load the spec (see :func:`spec_path`), apply the flags and validate every trial's config."""
+    path = spec_path(spec)
+    raw = load_yaml(path)
+    _check_fields(path, raw, _FIELDS)
+    smoke = raw.get("smoke") or {}
+    _check_fields(f"{path} smoke", smoke, _SMOKE_FIELDS)
+    use = (lambda key, default: smoke.get(key, raw.get(key, default))) if args.smoke_test else raw.get
+
+    layers: list[tuple[str, dict[str, Any]]] = [(f"{path} base", raw.get("base") or {})]
+    if args.base:
+        layers.append((f"--base {args.base}", load_yaml(args.base)))
+    late = [(f"{path} smoke.overrides", smoke.get("overrides") or {})] if args.smoke_test else []
+    try:
+        late.append(("--set", parse_sets(args.sets)))
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    if "seed" in late[-1][1]:
+        raise SpecError("--set seed=... is not allowed: use --seeds (e.g. --seeds 0-4)")
+    base = _validated({}, layers)
+
+    search = {"type": "grid", **(use("search", None) or {})}
+    _check_choice(f"{path} search.type", search["type"], SEARCHES)
+    seeds = args.seeds or list(use("seeds", [0]))
+    trials, space = [], {}
+    if search["type"] == "grid":
+        arms = _arms(path, use("arms", None) or [{}], use("grid", None) or {})
+        trials = _trials(base, arms, seeds, late)
+    else:
+        if len(seeds) != 1:
+            raise SpecError(f"search: optuna samples one config per trial, so it takes one seed, got --seeds {seeds}")
+        space = _space(path, raw.get("space") or {}, base, late)
+    base = _validated(base, [("--seeds", {"seed": seeds[0]}), *late])
+    swept = list(space) or [k for k in base if k != "seed" and len({repr(t[k]) for t in trials}) > 1]
+
+    resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}
+    if args.cpus_per_trial is not None:
+        resources["cpu"] = args.cpus_per_trial
+    if args.gpus_per_trial is not None:
+        resources["gpu"] = args.gpus_per_trial
+    scheduler = {"type": "fifo", **(raw.get("scheduler") or {})}
+    _check_choice(f"{path} scheduler.type", scheduler["type"], SCHEDULERS)
+    metric, mode = raw.get("metric", "val_error"), raw.get("mode", "min")
+    _check_choice(f"{path} mode", mode, ("min", "max"))
+    return Sweep(
+        name=args.name or _name(raw.get("name", path.stem), base) + ("_smoke" if args.smoke_test else ""),
+        spec_file=str(path), smoke=args.smoke_test, base=base, trials=trials, space=space, swept=swept,
+        metric=metric, mode=mode, search=search, scheduler=scheduler, resources=resources,
+        checkpoint_every=_positive_int(path, "checkpoint_every", raw.get("checkpoint_every", 1)),
+        max_failures=int(raw.get("max_failures", 2)), gpu_s_per_epoch=float(raw.get("gpu_s_per_epoch", 0.0)),
+        tuned=bool(raw.get("tuned", False)), seeds=seeds,
+    )
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+def _validated(flat: dict[str, Any], layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Apply each layer over ``flat`` and validate; an error is prefixed with the layer it came from."""
+    cfg = TrialConfig.from_flat(flat) if flat else TrialConfig()
+    for origin, layer in layers:
+        if not isinstance(layer, dict):
+            raise SpecError(f"{origin}: expected a mapping of flat config keys (gate.threshold: 0.5), got {layer!r}")
+        try:
+            cfg = TrialConfig.from_flat(layer, base=cfg)
+        except ValueError as err:
+            raise SpecError(f"{origin}: {err}") from None
+    return cfg.to_flat()
+
+
+def _arms(path: Path, arms: list[dict[str, Any]], grid: dict[str, list]) -> list[tuple[str, dict[str, Any]]]:
+    """Explicit arms crossed with the grid's cartesian product; each with a label for error messages."""
+    if not isinstance(arms, list) or not isinstance(grid, dict):
+        raise SpecError(f"{path}: arms must be a list of mappings and grid a mapping of key: [values]")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise SpecError(f"{path} grid.{key}: expected a non-empty list of values, got {values!r}")
+    out = []
+    for i, arm in enumerate(arms):
+        for combo in itertools.product(*grid.values()):
+            point = dict(zip(grid, combo))
+            out.append((f"{path} arms[{i}] {arm}" + (f" x grid {point}" if point else ""), {**arm, **point}))
+    return out
+
+
+def _trials(base: dict[str, Any], arms, seeds: list[int], late) -> list[dict[str, Any]]:
+    trials: list[dict[str, Any]] = []
+    for origin, arm in arms:
+        arm_flat = _validated(base, [(origin, arm)])
+        trials.extend(_validated(arm_flat, [("--seeds", {"seed": s}), *late]) for s in seeds)
+    seen: dict[str, int] = {}
+    for i, trial in enumerate(trials):
+        first = seen.setdefault(repr(sorted(trial.items())), i)
+        if first != i:
+            raise SpecError(f"trials {first} and {i} have identical configs (seed {trial['seed']}): an arm repeats, "
+                            "or --set/--base overrides a key that the spec sweeps")
+    return trials
+
+
+def _space(path: Path, space: dict[str, Any], base: dict[str, Any], late) -> dict[str, dict[str, list]]:
+    """Check each searched key's domain; validate its bounds (or every choice) on top of ``base``."""
+    set_keys = set(late[-1][1])
+    out = {}
+    for key, dom in space.items():
+        origin = f"{path} space.{key}"
+        if key in set_keys:
+            raise SpecError(f"--set {key}=... conflicts with the search: {key} is searched by {path}")
+        if not (isinstance(dom, dict) and len(dom) == 1 and next(iter(dom)) in DOMAINS):
+            raise SpecError(f"{origin}: expected one of {', '.join(f'{{{d}: [...]}}' for d in DOMAINS)}, got {dom!r}")
+        kind, values = next(iter(dom.items()))
+        if not isinstance(values, list) or (kind != "choice" and len(values) != 2) or not values:
+            raise SpecError(f"{origin}: {kind} takes {'a list of values' if kind == 'choice' else '[low, high]'}")
+        for value in values:
+            _validated(base, [(origin, {key: value})])
+        out[key] = {kind: values}
+    if not out:
+        raise SpecError(f"{path}: search type optuna needs a non-empty space")
+    return out
+
+
+def _name(template: str, base: dict[str, Any]) -> str:
+    """``tune_{task.name}`` -> ``tune_digits``: names may use the base config's keys."""
+    try:
+        return re.sub(r"\{([\w.]+)\}", lambda m: str(base[m.group(1)]), template)
+    except KeyError as err:
+        raise SpecError(f"name {template!r}: unknown config key {err.args[0]!r}") from None
+
+
+def _check_fields(where: Any, raw: dict[str, Any], allowed: set[str]) -> None:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown field {unknown[0]!r}: allowed fields are {', '.join(sorted(allowed))}")
+
+
+def _check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(f"{where}={value!r} is invalid: allowed values are {', '.join(allowed)}")
+
+
+def _positive_int(path: Path, key: str, value: Any) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise SpecError(f"{path} {key}={value!r} is invalid: allowed values are integers >= 1")
+    return value

@@ -1,0 +1,115 @@
+"""A live ``summary.md`` per sweep: one row per arm (config minus seed), rewritten as trials end.
+
+Columns: the swept keys, trials done / failed / pending, crashes (every crash counts, including
+those a retry recovered from), then mean ± std over seeds of the metric and of ``test_error``.
+
+A driver-side Ray Tune callback, so it sees every trial, including trials finished before a
+``--resume`` (Tune hands the full trial list to each hook). Failed trials are counted and listed,
+never dropped: a mean over the survivors alone would flatter an arm that crashes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any, Sequence
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+
+from sweeps.storage import join, write_text
+
+DONE, FAILED = Trial.TERMINATED, Trial.ERROR
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate needed on the driver)."""
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mean_std(values: list[float]) -> str:
+    """``0.123 ± 0.010 (n=5)``; the std needs two values, so one value shows as ``0.123 (n=1)``."""
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.4f} (n=1)"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
+
+
+def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], ending: dict[str, str] | None = None) -> str:
+    """The summary's Markdown for the current state of ``trials`` (arms in creation order).
+
+    ``ending`` maps trial ids to the status they are entering: Tune calls the completion and error
+    hooks before it updates the trial's own status.
+    """
+    ending = ending or {}
+
+    def status(t: Trial) -> str:
+        return ending.get(t.trial_id, t.status)
+
+    arms: dict[tuple, list[Trial]] = {}
+    for trial in trials:
+        arms.setdefault(tuple(repr(trial.config.get(k)) for k in swept), []).append(trial)
+    rows = []
+    for group in arms.values():
+        done = [t for t in group if status(t) == DONE]
+        failed = sum(status(t) == FAILED for t in group)
+        rows.append([*(group[0].config.get(k) for k in swept), len(done), failed, len(group) - len(done) - failed,
+                     sum(t.num_failures for t in group),
+                     mean_std([t.last_result.get(metric) for t in done]),
+                     mean_std([t.last_result.get("test_error") for t in done])])
+    headers = [*swept, "done", "failed", "pending", "crashes", f"{metric} (mean ± std)", "test_error (mean ± std)"]
+    counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}
+    text = [f"# Sweep `{name}`", "",
+            f"{len(trials)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
+            f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running. "
+            f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
+            f"(`test_error` appears when a trial ran its full budget).", "",
+            markdown_table(headers, rows)]
+    failures = [t for t in trials if status(t) == FAILED]
+    if failures:
+        text += ["", "## Failed trials", "",
+                 markdown_table(["trial", "seed", *swept, "error file"],
+                                [[t.trial_id, t.config.get("seed"), *(t.config.get(k) for k in swept),
+                                  f"`{join(t.path, 'error.txt')}`"] for t in failures])]
+    return "\n".join(text) + "\n"
+
+
+class SummaryCallback(Callback):
+    """Rewrites ``<experiment dir>/summary.md`` when a trial completes, fails or is retried, and at the end.
+
+    It also prints one line per such event: Tune's own console output repeats every trial's full
+    60-key config, which buries the progress of a sweep (the runner sets ``verbose=0``).
+    """
+
+    def __init__(self, experiment_path: str, name: str, metric: str, swept: list[str]):
+        self.path = join(experiment_path, "summary.md")
+        self.name, self.metric, self.swept = name, metric, swept
+
+    def write(self, trials: Sequence[Trial], trial: Trial | None = None, ending: str = "") -> None:
+        """Rewrite summary.md; with ``trial``, also print its one-line progress (``ending``: its new state)."""
+        endings = {trial.trial_id: ending} if trial is not None and ending in (DONE, FAILED) else {}
+        write_text(self.path, render(self.name, self.metric, self.swept, trials, endings))
+        if trial is not None:
+            finished = sum(endings.get(t.trial_id, t.status) in (DONE, FAILED) for t in trials)
+            arm = " ".join(f"{k}={trial.config.get(k)}" for k in [*self.swept, "seed"])
+            result = trial.last_result
+            print(f"[{finished}/{len(trials)}] {ending:10s} {trial.trial_id} {arm}: epoch {result.get('epoch', 0)}, "
+                  f"{self.metric}={result.get(self.metric, float('nan')):.4f}"
+                  + ("" if ending == DONE else f"  (error: {join(trial.path, 'error.txt')})"), flush=True)
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.write(trials, trial, DONE)
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.write(trials, trial, FAILED)
+
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.write(trials, trial, "RETRYING")
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        self.write(trials)

@@ -1,0 +1,58 @@
+"""Reading a sweep's results folder in tests: per trial its config and every reported row, as Tune wrote them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+# A small real sweep for scheduling and fault tests: plain fine-tuning (no source set to build),
+# 3 short epochs, a checkpoint every epoch so that a retry resumes where the crash happened.
+TINY = {
+    "base": {"method": "finetune", "task.name": "digits", "train.epochs": 3, "train.steps_per_epoch": 3,
+             "task.n_train": 120},
+    "metric": "val_error",
+    "mode": "min",
+    "checkpoint_every": 1,
+    "max_failures": 2,
+}
+
+
+def write_spec(path: Path, **fields: Any) -> Path:
+    """A spec file = TINY with ``fields`` replacing top-level entries."""
+    path.write_text(yaml.safe_dump({**TINY, **fields}, sort_keys=False))
+    return path
+
+
+def read_trials(experiment: Path) -> list[dict[str, Any]]:
+    """``[{"dir", "config", "rows"}]`` per trial folder, ``rows`` = the result.json lines in order."""
+    out = []
+    for params in sorted(experiment.glob("*/params.json")):
+        result = params.parent / "result.json"
+        text = result.read_text() if result.exists() else ""
+        out.append({"dir": params.parent, "config": json.loads(params.read_text()),
+                    "rows": [json.loads(line) for line in text.splitlines() if line.strip()]})
+    return out
+
+
+def interval(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """When the trial ran (start, end) in seconds; ``timestamp`` is whole seconds, so +-1 s."""
+    last = rows[-1]
+    return last["timestamp"] - last["time_total_s"], last["timestamp"]
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return min(a[1], b[1]) - max(a[0], b[0])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")

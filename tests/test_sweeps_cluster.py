@@ -1,0 +1,101 @@
+"""Multi-node scheduling on a fake cluster (``ray.cluster_utils.Cluster``: one machine, several raylets).
+
+Worker nodes advertise ``num_gpus=1`` with no physical GPU: Ray's scheduler only does the accounting,
+and ``fit`` (device ``auto``) falls back to the CPU. The head advertises no CPUs, like cluster.yaml's
+head, so every trial lands on a worker. Results go to a folder in tmp_path, which all fake nodes
+share (one host), so the runner's storage rule accepts it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ray.cluster_utils import Cluster
+
+from sweep_results import TINY, interval, overlap, read_trials, wait_for, write_spec
+from sweeps.runner import main
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+NODE = {"num_gpus": 1, "object_store_memory": 80 * 1024**2}
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0,
+                                                      "object_store_memory": 80 * 1024**2})
+    yield c
+    c.shutdown()
+
+
+def add_workers(cluster: Cluster, n: int, cpus: int) -> set[str]:
+    nodes = [cluster.add_node(num_cpus=cpus, **NODE) for _ in range(n)]
+    cluster.wait_for_nodes()
+    return {node.node_id for node in nodes}
+
+
+def by_node(trials) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list] = {}
+    for t in trials:
+        assert len({row["node_id"] for row in t["rows"]}) == 1  # no retries here: one node per trial
+        out.setdefault(t["rows"][0]["node_id"], []).append(interval(t["rows"]))
+    return out
+
+
+def test_trials_spread_over_all_gpu_nodes(cluster, tmp_path):
+    workers = add_workers(cluster, 3, cpus=1)
+    spec = write_spec(tmp_path / "spread.yaml", grid={"train.lr": [1e-3, 2e-3, 3e-3]}, seeds=[0, 1])
+    rc = main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res"),
+                               "--gpus-per-trial", "1", "--cpus-per-trial", "1"])
+    assert rc == 0
+    trials = read_trials(tmp_path / "res" / "spread")
+    assert len(trials) == 6 and all(t["rows"][-1]["epoch"] == 3 for t in trials)
+    nodes = by_node(trials)
+    assert set(nodes) == workers  # every GPU node ran trials, the CPU-less head none
+    for spans in nodes.values():  # one GPU per node and 1 GPU per trial: never two at once on a node
+        assert all(overlap(a, b) <= 1.0 for a, b in itertools.combinations(spans, 2))
+
+
+def test_half_gpu_trials_share_a_node(cluster, tmp_path):
+    workers = add_workers(cluster, 2, cpus=2)
+    spec = write_spec(tmp_path / "half.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1])
+    rc = main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res"),
+                               "--gpus-per-trial", "0.5", "--cpus-per-trial", "1"])
+    assert rc == 0
+    nodes = by_node(read_trials(tmp_path / "res" / "half"))
+    assert set(nodes) == workers and all(len(spans) == 2 for spans in nodes.values())
+    for a, b in nodes.values():  # the two trials on a node held half its GPU each, at the same time
+        assert overlap(a, b) > 2.0
+
+
+def test_worker_node_removed_mid_sweep_loses_no_trial(cluster, tmp_path):
+    add_workers(cluster, 2, cpus=1)
+    spec = write_spec(tmp_path / "lose.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1],
+                      base={**TINY["base"], "train.epochs": 6})
+    experiment = tmp_path / "res" / "lose"
+    driver = subprocess.Popen([sys.executable, "-m", "sweeps", str(spec), "--address", cluster.address,
+                               "--storage-path", str(tmp_path / "res"), "--gpus-per-trial", "1"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def running_with_checkpoint():
+            return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] < 6
+                         and list(t["dir"].glob("checkpoint_*"))), None)
+
+        victim = wait_for(running_with_checkpoint, 180, "a running trial with a checkpoint")
+        node_id = victim["rows"][-1]["node_id"]
+        cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == node_id))
+        out, _ = driver.communicate(timeout=300)
+    finally:
+        driver.kill()
+    assert driver.returncode == 0, out[-5000:]
+    trials = read_trials(experiment)
+    assert len(trials) == 4
+    for t in trials:
+        assert [row["epoch"] for row in t["rows"]] == [1, 2, 3, 4, 5, 6]  # finished, resumed without repeats
+    moved = next(t for t in trials if t["dir"] == victim["dir"])
+    assert moved["rows"][-1]["node_id"] != node_id  # finished elsewhere, from its checkpoint
+    assert "4 trials: 4 done, 0 failed" in (experiment / "summary.md").read_text()

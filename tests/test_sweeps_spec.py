@@ -1,0 +1,154 @@
+"""Sweep specs and flags, before any Ray: trial expansion, precedence, and bad input named clearly."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from pare_core.config import TrialConfig
+from sweeps import spec as spec_mod
+from sweeps.cli import SweepArgs, parse_args, parse_seeds
+from sweeps.runner import describe, main
+from sweeps.spec import SpecError, build
+from sweeps.storage import storage_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ("ablate_gate", "ablate_curriculum", "ablate_backbone", "tune_task")
+
+
+def arms(sweep) -> dict[tuple, list[int]]:
+    out: dict[tuple, list[int]] = {}
+    for t in sweep.trials:
+        out.setdefault(tuple(t[k] for k in sweep.swept), []).append(t["seed"])
+    return out
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    for bad in ("a", "0-", "1,1", "-1", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="--seeds"):
+            parse_seeds(bad)
+
+
+@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("smoke", [False, True])
+def test_every_spec_builds_and_validates(name, smoke):
+    sweep = build(name, SweepArgs(smoke_test=smoke))
+    assert sweep.metric == "val_error" and sweep.mode == "min"
+    if sweep.search["type"] == "grid":
+        assert all(TrialConfig.from_flat(t).to_flat() == t for t in sweep.trials)
+        assert sweep.scheduler["type"] == "fifo"  # ablations: every arm gets its full budget
+    else:
+        assert sweep.scheduler["type"] == "asha"
+    if smoke:
+        assert sweep.n_trials >= 4 and sweep.name.endswith("_smoke")
+        assert sweep.base["train.epochs"] <= 3
+
+
+def test_gate_ablation_default_grid_is_meaningful():
+    sweep = build("ablate_gate", SweepArgs())
+    table = arms(sweep)
+    selections = [arm[sweep.swept.index("gate.selection")] for arm in table]
+    assert {"none", "random", "topk"} <= set(selections) and selections.count("threshold") >= 2
+    assert 4 <= len(table) <= 6 and all(len(seeds) >= 5 for seeds in table.values())
+    assert {t["method"] for t in sweep.trials} == {"pare"}
+
+
+def test_precedence_base_file_arms_seeds_smoke_set(tmp_path):
+    base = tmp_path / "tuned.yaml"
+    base.write_text("train.lr: 0.002\ngate.threshold: 0.9\ntrain.epochs: 7\n")
+    sweep = build("ablate_gate", SweepArgs(smoke_test=True, base=str(base), seeds=[3, 4], sets=["train.batch_size=8"]))
+    for t in sweep.trials:
+        assert t["train.lr"] == 0.002  # --base over the spec's base
+        assert t["train.epochs"] == 2  # smoke overrides over --base
+        assert t["train.batch_size"] == 8  # --set over everything, typed by the config
+        assert t["seed"] in (3, 4)
+    assert {t["gate.threshold"] for t in sweep.trials if t["gate.selection"] == "threshold"} == {0.5}  # arm over --base
+    assert {t["gate.threshold"] for t in sweep.trials if t["gate.selection"] == "random"} == {0.9}
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["gate.treshold=0.5"], r"--set: unknown config key 'gate.treshold': allowed keys are .*gate.threshold"),
+    (["gate.selection=best"], r"--set: gate.selection='best' is invalid: allowed values are topk, threshold, random, none"),
+    (["train.epochs=ten"], r"--set: train.epochs='ten' has the wrong type: allowed values are of type int"),
+    (["gate.threshold"], r"--set 'gate.threshold' is invalid: expected KEY=VALUE"),
+    (["seed=3"], r"use --seeds"),
+    (["gate.threshold=0.5"], r"identical configs"),  # collapses the two threshold arms
+])
+def test_bad_set_is_named(sets, message):
+    with pytest.raises(SpecError, match=message):
+        build("ablate_gate", SweepArgs(sets=sets))
+
+
+def test_bad_yaml_is_named(tmp_path, monkeypatch):
+    bad_base = tmp_path / "base.yaml"
+    bad_base.write_text("curriculum.start: 1.5\n")
+    with pytest.raises(SpecError, match=rf"--base {bad_base}: curriculum.start=1.5 is out of range: allowed values "
+                                        r"are in \[0, 1\]"):
+        build("ablate_curriculum", SweepArgs(base=str(bad_base)))
+    monkeypatch.setattr(spec_mod, "SPEC_DIR", tmp_path)
+    (tmp_path / "typo.yaml").write_text("base: {method: pare}\nseedz: [0]\n")
+    with pytest.raises(SpecError, match=r"unknown field 'seedz': allowed fields are .*seeds"):
+        build("typo", SweepArgs())
+    (tmp_path / "badarm.yaml").write_text("arms:\n  - {gate.selection: topk}\n  - {curriculum.shape: zigzag}\n")
+    with pytest.raises(SpecError, match=r"badarm.yaml arms\[1\].*curriculum.shape='zigzag' is invalid: allowed values "
+                                        r"are linear, cosine, step, exp, constant"):
+        build("badarm", SweepArgs())
+    (tmp_path / "badspace.yaml").write_text("search: {type: optuna, num_samples: 4}\n"
+                                            "space: {gate.threshold: {uniform: [0.2, 1.2]}}\n")
+    with pytest.raises(SpecError, match=r"space.gate.threshold: gate.threshold=1.2 is out of range"):
+        build("badspace", SweepArgs())
+
+
+def test_bad_input_fails_before_ray(tmp_path, capsys):
+    rc = main("ablate_gate", argv=["--set", "gate.threshold=2", "--storage-path", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "gate.threshold=2.0 is out of range: allowed values are in [0, 1]" in err
+    assert not ray.is_initialized() and not any(tmp_path.iterdir())
+
+
+def test_bad_input_by_script_path_exits_nonzero_fast(tmp_path):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "sweeps/ablate_gate.py", "--set", "gate.selection=best",
+                           "--storage-path", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "gate.selection='best' is invalid: allowed values are topk, threshold, random, none" in proc.stderr
+    assert not any(tmp_path.iterdir())
+    assert time.perf_counter() - start < 60
+
+
+def test_dry_run_prints_table_and_gpu_hours(capsys):
+    assert main("ablate_gate", argv=["--dry-run", "--seeds", "0-2", "--gpus-per-trial", "0.5"]) == 0
+    out = capsys.readouterr().out
+    sweep = build("ablate_gate", SweepArgs(seeds=[0, 1, 2]))
+    assert out.count("\n| ") == sweep.n_trials + 1  # header + one row per trial
+    hours = sweep.n_trials * sweep.base["train.epochs"] * sweep.gpu_s_per_epoch * 0.5 / 3600
+    assert f"estimated GPU-hours: {hours:.2f}" in out and f"{len(arms(sweep))} arms x 3 seeds" in out
+    assert not ray.is_initialized()
+    assert describe(build("tune_task", SweepArgs())).count("searched key") == 1
+
+
+def test_resume_refuses_flags_that_change_trials():
+    with pytest.raises(SystemExit):
+        parse_args("x", "", ["--resume", "--set", "train.lr=0.1"])
+    assert parse_args("x", "", ["--resume", "--name", "n"]).resume
+
+
+def test_storage_rule():
+    mounts = "/dev/sda1 / ext4 rw 0 0\nfs-1.efs:/ /mnt/efs nfs4 rw 0 0\ns3fs /mnt/s3 fuse.s3fs rw 0 0\n"
+    one, many = {"127.0.0.1"}, {"10.0.0.1", "10.0.0.2"}
+    assert storage_problem("/home/u/results", one, mounts) is None  # one machine: its disk is shared
+    assert storage_problem("s3://bucket/x", many, mounts) is None
+    assert storage_problem("/mnt/efs/pare", many, mounts) is None
+    assert storage_problem("/mnt/s3/pare", many, mounts) is None
+    problem = storage_problem("/home/u/results", many, mounts)
+    assert "local folder (ext4 filesystem)" in problem and "s3://" in problem
