@@ -42,6 +42,7 @@ def baselines(data: TaskData) -> dict[str, float]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         json.dump(result, tmp)
+    os.chmod(tmp.name, 0o644)  # temporary files are created private; a shared cache is not
     os.replace(tmp.name, path)
     return result
 

@@ -113,6 +113,7 @@ def cached(name: str, params: dict[str, Any], build: Callable[[], dict[str, np.n
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".tmp", delete=False) as tmp:
         np.savez(tmp, **arrays)
+    os.chmod(tmp.name, 0o644)  # temporary files are created private; a shared cache is not
     os.replace(tmp.name, path)
     return arrays
 
