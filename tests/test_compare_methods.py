@@ -1,0 +1,45 @@
+"""``sweeps/compare_methods.py --smoke-test``: a real local Ray sweep of ORCA, MoNA and fine-tuning + LSG on two
+tasks of different modalities, ending in the main table (methods as rows, tasks as columns)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sweeps.cli import SweepArgs
+from sweeps.spec import build
+from sweep_results import read_trials
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
+    proc = subprocess.run([sys.executable, "sweeps/compare_methods.py", "--smoke-test", "--storage-path", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    sweep = build("compare_methods", SweepArgs(smoke_test=True))
+    experiment = tmp_path / sweep.name
+    trials = read_trials(experiment)
+    assert len(trials) == sweep.n_trials >= 4
+    assert sorted(repr(sorted(t["config"].items())) for t in trials) == sorted(repr(sorted(t.items())) for t in sweep.trials)
+    tasks = {t["config"]["task.name"] for t in trials}
+    methods = {t["config"]["method"] for t in trials}
+    assert tasks == {"digits", "dna"} and {"orca", "mona"} <= methods
+    for t in trials:
+        first, last = t["rows"][0], t["rows"][-1]
+        assert last["epoch"] == sweep.base["train.epochs"] and 0 <= last["test_error"] <= 1
+        if t["config"]["method"] == "orca":  # the stage's metrics reach Ray with epoch 1
+            assert first["align/after"] < first["align/before"]
+        if t["config"]["method"] == "mona":
+            assert first["mona/outer_after"] < first["mona/outer_before"]
+
+    # the main table: one column per task, one row per method (x aux), printed and saved
+    table = (experiment / "main_table.md").read_text()
+    assert table in proc.stdout
+    header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in header.strip("|").split("|")][-2:] == ["digits", "dna"]
+    assert sorted(row.strip("|").split("|")[0].strip() for row in rows) == sorted(methods)
+    for row in rows:
+        for cell in row.strip("|").split("|")[-2:]:
+            assert 0 <= float(cell.strip().strip("*")) <= 1  # one seed: a mean, no ± std
