@@ -25,6 +25,7 @@ from sweeps import storage
 from sweeps.cli import SweepArgs, parse_args
 from sweeps.spec import SPEC_DIR, TUNED_DIR, SpecError, Sweep, build, spec_path
 from sweeps.summary import SummaryCallback, markdown_table
+from sweeps.trainable import train_trial
 
 _DOMAINS = {"uniform": tune.uniform, "loguniform": tune.loguniform, "choice": lambda *values: tune.choice(values)}
 
@@ -122,8 +123,6 @@ def _init_ray(address: str | None) -> None:
 
 
 def _trainable(sweep: Sweep) -> Any:
-    from sweeps.trainable import train_trial  # imports torch: only when trials really run
-
     fn = tune.with_parameters(train_trial, checkpoint_every=sweep.checkpoint_every)
     return tune.with_resources(fn, {"cpu": sweep.resources["cpu"], "gpu": sweep.resources["gpu"]})
 
@@ -137,7 +136,7 @@ def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
                        **{k: tune.choice(list({repr(t[k]): t[k] for t in sweep.trials}.values())) for k in varying}}
         search_alg = BasicVariantGenerator(points_to_evaluate=[{k: t[k] for k in varying} for t in sweep.trials])
     else:
-        from ray.tune.search.optuna import OptunaSearch  # optional dependency: only tuning needs it
+        from ray.tune.search.optuna import OptunaSearch  # imports optuna (~1 s): only tuning needs it
 
         param_space = {**sweep.base, **{k: _DOMAINS[kind](*values) for k, d in sweep.space.items()
                                         for kind, values in d.items()}}

@@ -115,6 +115,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     base = _validated(base, [("--seeds", {"seed": seeds[0]}), *late])
     swept = list(space) or [k for k in base if k != "seed" and len({repr(t[k]) for t in trials}) > 1]
 
+    _check_fields(f"{path} resources", raw.get("resources") or {}, {"cpu", "gpu"})
     resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}
     if args.cpus_per_trial is not None:
         resources["cpu"] = args.cpus_per_trial
@@ -128,8 +129,9 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         name=args.name or _name(raw.get("name", path.stem), base) + ("_smoke" if args.smoke_test else ""),
         spec_file=str(path), smoke=args.smoke_test, base=base, trials=trials, space=space, swept=swept,
         metric=metric, mode=mode, search=search, scheduler=scheduler, resources=resources,
-        checkpoint_every=_positive_int(path, "checkpoint_every", raw.get("checkpoint_every", 1)),
-        max_failures=int(raw.get("max_failures", 2)), gpu_s_per_epoch=float(raw.get("gpu_s_per_epoch", 0.0)),
+        checkpoint_every=_int_at_least(path, "checkpoint_every", raw.get("checkpoint_every", 1), 1),
+        max_failures=_int_at_least(path, "max_failures", raw.get("max_failures", 2), -1),  # -1: retry forever
+        gpu_s_per_epoch=float(raw.get("gpu_s_per_epoch", 0.0)),
         tuned=bool(raw.get("tuned", False)), seeds=seeds,
     )
 
@@ -220,7 +222,7 @@ def _check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise SpecError(f"{where}={value!r} is invalid: allowed values are {', '.join(allowed)}")
 
 
-def _positive_int(path: Path, key: str, value: Any) -> int:
-    if not isinstance(value, int) or value < 1:
-        raise SpecError(f"{path} {key}={value!r} is invalid: allowed values are integers >= 1")
+def _int_at_least(path: Path, key: str, value: Any, lo: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        raise SpecError(f"{path} {key}={value!r} is invalid: allowed values are integers >= {lo}")
     return value

@@ -48,16 +48,15 @@ def by_node(trials) -> dict[str, list[tuple[float, float]]]:
 
 def test_trials_spread_over_all_gpu_nodes(cluster, tmp_path):
     workers = add_workers(cluster, 3, cpus=1)
-    spec = write_spec(tmp_path / "spread.yaml", grid={"train.lr": [1e-3, 2e-3, 3e-3]}, seeds=[0, 1])
+    spec = write_spec(tmp_path / "spread.yaml", grid={"train.lr": [1e-3, 2e-3, 3e-3]}, seeds=[0])
     rc = main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res"),
                                "--gpus-per-trial", "1", "--cpus-per-trial", "1"])
     assert rc == 0
     trials = read_trials(tmp_path / "res" / "spread")
-    assert len(trials) == 6 and all(t["rows"][-1]["epoch"] == 3 for t in trials)
+    assert len(trials) == 3 and all(t["rows"][-1]["epoch"] == 3 for t in trials)
     nodes = by_node(trials)
-    assert set(nodes) == workers  # every GPU node ran trials, the CPU-less head none
-    for spans in nodes.values():  # one GPU per node and 1 GPU per trial: never two at once on a node
-        assert all(overlap(a, b) <= 1.0 for a, b in itertools.combinations(spans, 2))
+    assert set(nodes) == workers  # one trial per GPU node, at the same time; the CPU-less head ran none
+    assert all(overlap(a, b) > 2.0 for a, b in itertools.combinations([s for v in nodes.values() for s in v], 2))
 
 
 def test_half_gpu_trials_share_a_node(cluster, tmp_path):
