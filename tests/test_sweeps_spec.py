@@ -19,7 +19,7 @@ from sweeps.spec import SpecError, build
 from sweeps.storage import storage_problem
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ("ablate_gate", "ablate_curriculum", "ablate_backbone", "tune_task")
+SPECS = sorted(p.stem for p in spec_mod.SPEC_DIR.glob("*.yaml"))  # every spec, also ones added later
 
 
 def arms(sweep) -> dict[tuple, list[int]]:
