@@ -150,8 +150,7 @@ def standardise(x_train: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray,
 
 
 def assemble(spec: TaskSpec, n_train: int, val_frac: float, seed: int, *, pool: tuple[np.ndarray, np.ndarray, np.ndarray],
-             test: tuple[np.ndarray, np.ndarray, np.ndarray], default_n: int, stats: str,
-             extras: dict[str, Any] | None = None) -> TaskData:
+             test: tuple[np.ndarray, np.ndarray, np.ndarray], default_n: int, stats: str) -> TaskData:
     """Cap the pool, carve the validation split with ``seed``, standardise: the protocol above.
 
     ``pool`` and ``test`` are ``(x, y, ids)``; ``stats`` is ``"channel"`` or ``"feature"``.
@@ -187,5 +186,5 @@ def assemble(spec: TaskSpec, n_train: int, val_frac: float, seed: int, *, pool: 
         x_train=scale(x_train), y_train=y_pool[~is_val], x_val=scale(x_val), y_val=y_pool[is_val],
         x_test=scale(x_test), y_test=y_test,
         extras={"ids": {"train": ids_pool[~is_val], "val": ids_pool[is_val], "test": ids_test},
-                "standardise": {"mean": mean, "std": std, "stats": stats}, **(extras or {})},
+                "standardise": {"mean": mean, "std": std, "stats": stats}},
     )
