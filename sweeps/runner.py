@@ -171,9 +171,13 @@ class TrialDirName:
         self.keys = keys
 
     def __call__(self, trial: Any) -> str:
-        parts = [f"{k.rsplit('.', 1)[-1]}={trial.config.get(k)}" for k in [*self.keys, "seed"]]
+        parts = [f"{k.rsplit('.', 1)[-1]}={_short(trial.config.get(k))}" for k in [*self.keys, "seed"]]
         name = "_".join([trial.trial_id, *parts])
         return "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)[:120]
+
+
+def _short(value: Any) -> Any:
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def write_tuned(sweep: Sweep, results: tune.ResultGrid, experiment: str) -> str:

@@ -81,7 +81,7 @@ def test_worker_node_removed_mid_sweep_loses_no_trial(cluster, tmp_path):
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         def running_with_checkpoint():
-            return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] < 6
+            return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] <= 3
                          and list(t["dir"].glob("checkpoint_*"))), None)
 
         victim = wait_for(running_with_checkpoint, 180, "a running trial with a checkpoint")

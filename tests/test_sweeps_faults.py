@@ -47,7 +47,7 @@ def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reporte
 def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
     # two waves of two trials (1 CPU each on 2 CPUs); the second wave runs longer, so the driver is
     # killed while it runs, after Tune's saved state records the first wave as finished
-    spec = write_spec(tmp_path / "kill.yaml", arms=[{"train.epochs": 3}, {"train.epochs": 8}], seeds=[0, 1])
+    spec = write_spec(tmp_path / "kill.yaml", arms=[{"train.epochs": 3}, {"train.epochs": 6}], seeds=[0, 1])
     experiment = tmp_path / "kill"
     command = [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path)]
     driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
