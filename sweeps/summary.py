@@ -24,7 +24,7 @@ DONE, FAILED = Trial.TERMINATED, Trial.ERROR
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table (no tabulate needed on the driver)."""
+    """A GitHub-flavoured Markdown table of the cells exactly as given (tabulate would re-parse and pad numbers)."""
     lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return "\n".join(lines)
