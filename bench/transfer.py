@@ -18,7 +18,7 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pare_core.__main__ import parse_sets  # noqa: E402
+from pare_core.config import parse_sets  # noqa: E402
 from pare_core.config import TrialConfig  # noqa: E402
 from pare_core.train import fit  # noqa: E402
 

@@ -11,19 +11,8 @@ import sys
 
 from tqdm import tqdm
 
-from pare_core.config import TrialConfig
+from pare_core.config import TrialConfig, parse_sets
 from pare_core.train import fit
-
-
-def parse_sets(pairs: list[str]) -> dict[str, str]:
-    """``["gate.threshold=0.6"]`` -> ``{"gate.threshold": "0.6"}`` (values are typed by the config)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set {pair!r} is invalid: expected KEY=VALUE, e.g. gate.threshold=0.6")
-        out[key.strip()] = value
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

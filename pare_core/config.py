@@ -195,6 +195,17 @@ class TrialConfig:
         return obj
 
 
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    """``["gate.threshold=0.6"]`` -> ``{"gate.threshold": "0.6"}`` (values are typed by the config)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set {pair!r} is invalid: expected KEY=VALUE, e.g. gate.threshold=0.6")
+        out[key.strip()] = value
+    return out
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

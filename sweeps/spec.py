@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from pare_core.__main__ import parse_sets
+from pare_core.config import parse_sets
 from pare_core.config import TrialConfig
 from sweeps.cli import SweepArgs
 
