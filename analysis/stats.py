@@ -7,6 +7,10 @@ counted (``n_failed``, ``n_stopped``, ``n_running``) so tables can say so instea
 Arms are paired on ``seed``: the same seed means the same data split and initialisation in every
 arm, so the per-seed difference removes that shared noise (a paired t-test, and Wilcoxon's
 signed-rank test when there are enough pairs for it to reach p < 0.05).
+
+In a sweep over several tasks each arm is compared with the control arm *of its own task*: seed 3 of
+digits and seed 3 of dna share nothing, so pairing across tasks would measure the task, not the arm.
+A control that names ``task.name`` explicitly is one arm for every task.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from analysis.load import CONFIG, SEED, arm_columns
 
 METRICS = ("val_error", "test_error")
 WILCOXON_MIN_PAIRS = 6  # with 5 or fewer pairs the exact two-sided signed-rank p is never below 0.05
-# Preferred control arms, first match wins: the no-treatment baselines of the platform's sweeps.
-CONTROL_PREFERENCE = (("method", "finetune"), ("gate.selection", "none"), ("curriculum.shape", "constant"))
+# The no-treatment values of the platform's sweeps, by priority: the control arm matches as many as it can.
+CONTROL_PREFERENCE = (("method", "finetune"), ("aux", "none"), ("gate.selection", "none"),
+                      ("curriculum.shape", "constant"))
+# Keys that split a sweep into separate experiments: arms are compared with the control of their own stratum.
+STRATA = ("task.name",)
 
 
 def summarize(values: pd.Series | np.ndarray | list[float], confidence: float = 0.95) -> dict[str, float]:
@@ -56,52 +63,62 @@ def arm_stats(trials: pd.DataFrame, arm_keys: list[str], metrics: tuple[str, ...
 
 
 def default_control(trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
-    """The control arm's config values: the first of CONTROL_PREFERENCE present among the arms
-    (e.g. ``gate.selection=none``), else the first arm."""
-    arms = [group for _, group in _arms(trials, arm_keys)]
-    for key, value in CONTROL_PREFERENCE:
-        if key in arm_keys:
-            for group in arms:
-                if group[CONFIG + key].iloc[0] == value:
-                    return _arm_values(group, arm_keys)
-    return _arm_values(arms[0], arm_keys) if arms else {}
+    """The control arm's config values without the strata (e.g. ``task.name``): the arm matching
+    CONTROL_PREFERENCE best, higher priorities first (``method=finetune, aux=none`` beats
+    ``method=finetune, aux=lsg``); the first arm when none matches."""
+    arms = [_arm_values(group, arm_keys) for _, group in _arms(trials, arm_keys)]
+    if not arms:
+        return {}
+    best = max(arms, key=lambda values: tuple(values.get(k, object()) == v for k, v in CONTROL_PREFERENCE))
+    return _without_strata(best)
 
 
 def parse_control(text: str, trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
-    """``"gate.selection=random"`` (comma-separated for several keys) -> the matching arm's values.
+    """``"gate.selection=random"`` (comma-separated for several keys) -> the control's config values.
 
-    The given pairs must match exactly one arm; the message lists the arms otherwise."""
+    The given pairs must match exactly one arm per task (per stratum); the message lists the arms
+    otherwise. Naming ``task.name`` makes that one arm the control for every task."""
     wanted = dict(part.split("=", 1) for part in text.split(",") if part.strip())
     unknown = [k for k in wanted if k not in arm_keys]
     if unknown:
         raise ValueError(f"--control {text!r}: {', '.join(unknown)} is not a swept key; swept keys are "
                          f"{', '.join(arm_keys) or 'none'}")
-    matches = [g for _, g in _arms(trials, arm_keys)
-               if all(_same(g[CONFIG + k].iloc[0], v) for k, v in wanted.items())]
-    if len(matches) != 1:
-        labels = ", ".join(f"'{label}'" for label, _ in _arms(trials, arm_keys))
-        raise ValueError(f"--control {text!r} matches {len(matches)} arms, not 1; the arms are {labels}")
-    return _arm_values(matches[0], arm_keys)
+    arms = _arms(trials, arm_keys)
+    matches = [g for _, g in arms if all(_same(g[CONFIG + k].iloc[0], v) for k, v in wanted.items())]
+    strata = [k for k in STRATA if k in arm_keys and k not in wanted]
+    per_stratum = pd.Series([tuple(g[CONFIG + k].iloc[0] for k in strata) for g in matches]).value_counts()
+    if not matches or (per_stratum > 1).any():
+        where = f" per {', '.join(strata)}" if strata else ""
+        labels = ", ".join(f"'{label}'" for label, _ in arms)
+        raise ValueError(f"--control {text!r} matches {per_stratum.max() if matches else 0} arms{where}, not 1; "
+                         f"the arms are {labels}")
+    values = _arm_values(matches[0], arm_keys)
+    return {k: v for k, v in values.items() if k not in strata}
 
 
 def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any] | None = None,
                        metric: str = "test_error", wilcoxon: bool | None = None) -> pd.DataFrame:
-    """Each arm vs the control arm, paired by seed over seeds where both have a done trial.
+    """Each arm vs its control arm, paired by seed over seeds where both have a done trial.
 
-    Columns: ``arm``, ``control``, ``n_pairs``, ``mean_diff`` (arm − control; negative = lower
-    error than control), ``d_z`` (paired Cohen's d: mean of the differences / their std),
-    ``t``, ``p_ttest`` (``scipy.stats.ttest_rel``), ``p_wilcoxon`` (when ``wilcoxon`` is True, or
-    by default with at least WILCOXON_MIN_PAIRS pairs) and ``p_holm`` (the t-test p-values
-    Holm-adjusted across the arms compared).
+    ``control`` holds config values; an arm's control is the arm with those values and the arm's own
+    value of each stratum key ``control`` does not name (its task). Arms without one in their task
+    are left out. Columns: ``arm``, ``control`` (its label), ``n_pairs``, ``mean_diff`` (arm −
+    control; negative = lower error than control), ``d_z`` (paired Cohen's d: mean of the
+    differences / their std), ``t``, ``p_ttest`` (``scipy.stats.ttest_rel``), ``p_wilcoxon`` (when
+    ``wilcoxon`` is True, or by default with at least WILCOXON_MIN_PAIRS pairs) and ``p_holm`` (the
+    t-test p-values Holm-adjusted across the arms compared).
     """
     control = default_control(trials, arm_keys) if control is None else control
-    by_arm = {label: group for label, group in _arms(trials, arm_keys)}
-    control_label = next(label for label, g in by_arm.items() if _arm_values(g, arm_keys) == control)
-    base = _per_seed(by_arm[control_label], metric)
+    by_arm = dict(_arms(trials, arm_keys))
+    values = {label: _arm_values(group, arm_keys) for label, group in by_arm.items()}
+    strata = [k for k in STRATA if k in arm_keys and k not in control]
     rows = []
     for label, group in by_arm.items():
-        if label == control_label:
+        wanted = {**control, **{k: values[label][k] for k in strata}}
+        control_label = next((c for c, v in values.items() if all(v[k] == wanted[k] for k in wanted)), None)
+        if control_label is None or control_label == label:
             continue
+        base = _per_seed(by_arm[control_label], metric)
         pairs = pd.concat([_per_seed(group, metric), base], axis=1, keys=["arm", "control"], join="inner").dropna()
         rows.append({"arm": label, "control": control_label, **paired_test(pairs["arm"], pairs["control"], wilcoxon)})
     frame = pd.DataFrame(rows, columns=["arm", "control", "n_pairs", "mean_diff", "d_z", "t", "p_ttest",
@@ -148,6 +165,10 @@ def _arms(trials: pd.DataFrame, arm_keys: list[str]) -> list[tuple[str, pd.DataF
 
 def _arm_values(group: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
     return {k: group[CONFIG + k].iloc[0] for k in arm_keys}
+
+
+def _without_strata(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in STRATA}
 
 
 def _per_seed(group: pd.DataFrame, metric: str) -> pd.Series:

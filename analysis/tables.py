@@ -20,7 +20,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from analysis.load import CONFIG, arm_columns
-from analysis.stats import METRICS, arm_stats, compare_to_control, default_control
+from analysis.stats import METRICS, STRATA, arm_stats, compare_to_control, default_control
 
 FORMATS = ("md", "latex", "csv")
 _LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -48,7 +48,7 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     control = default_control(trials, arm_keys) if control is None else control
     compared = compare_to_control(trials, arm_keys, control, tested, wilcoxon) if len(stats) > 1 else pd.DataFrame()
     by_arm = {row["arm"]: row for _, row in compared.iterrows()}
-    control_label = compared["control"].iloc[0] if len(compared) else None
+    control_labels = list(dict.fromkeys(compared["control"])) if len(compared) else []
     show_wilcoxon = len(compared) and compared["p_wilcoxon"].notna().any()
     header = [_short(k) for k in arm_keys] + ["trials"] + [f"{m} (mean ± std)" for m in metrics]
     header += [f"{tested} 95% CI"]
@@ -62,20 +62,26 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
         cells += [ci(s[f"{tested}_ci_low"], s[f"{tested}_ci_high"], digits)]
         if len(compared):
             c = by_arm.get(s["arm"])
-            if c is None:
-                cells += ["control"] + [""] * (len(header) - len(cells) - 1)
+            if c is None:  # a control arm, or an arm whose task has no control arm
+                cells += ["control" if s["arm"] in control_labels else "—"] + [""] * (len(header) - len(cells) - 1)
             else:
                 cells += [_num(c["mean_diff"], digits, sign=True), _num(c["d_z"], 2), p_value(c["p_ttest"])]
                 cells += [p_value(c["p_wilcoxon"])] if show_wilcoxon else []
                 cells += [p_value(c["p_holm"])]
         rows.append(cells)
+    strata = [CONFIG + k for k in STRATA if k in arm_keys]
+    groups = stats.groupby(strata, sort=False, dropna=False).indices.values() if strata else [range(len(stats))]
     for j, metric in enumerate(metrics):
         column = len(arm_keys) + 1 + j
-        bold |= {(i, column) for i in _best(stats[f"{metric}_mean"])}
-    notes = ["mean ± std over completed trials (seeds); bold = lowest mean; 95% CI of the mean from the "
+        for rows_of_group in groups:
+            means = stats[f"{metric}_mean"].iloc[list(rows_of_group)]
+            bold |= {(int(rows_of_group[i]), column) for i in _best(means)}
+    best_where = f" per {', '.join(k for k in STRATA if k in arm_keys)}" if strata else ""
+    notes = [f"mean ± std over completed trials (seeds); bold = lowest mean{best_where}; 95% CI of the mean from the "
              "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
-    if control_label is not None:
-        notes.append(f"Control arm: {control_label}. Δ = arm − control on {tested}, paired by seed "
+    if control_labels:
+        which = "Control arm" if len(control_labels) == 1 else "Control arms (each arm vs the one of its task)"
+        notes.append(f"{which}: {'; '.join(control_labels)}. Δ = arm − control on {tested}, paired by seed "
                      f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "
                      f"Holm-adjusted over {len(compared)} comparison{'s' if len(compared) != 1 else ''}.")
     numbers = stats.merge(compared.drop(columns="control").add_prefix("vs_control_"), how="left",

@@ -119,6 +119,36 @@ def test_parse_control_matches_one_arm_or_explains():
         stats.parse_control("train.lr=0.1", trials, keys)
 
 
+def method_task_sweep() -> tuple[pd.DataFrame, list[str]]:
+    """methods x aux x tasks, 4 seeds; pare is 0.02 better than finetune on digits, 0.05 worse on dna."""
+    base = {"digits": [0.20, 0.25, 0.22, 0.24], "dna": [0.40, 0.31, 0.36, 0.33]}
+    shift = {("finetune", "none"): {"digits": 0.0, "dna": 0.0}, ("finetune", "lsg"): {"digits": 0.01, "dna": 0.01},
+             ("pare", "none"): {"digits": -0.02, "dna": 0.05}}
+    return make_trials([{"method": m, "aux": a, "task.name": t, "seed": s, "test_error": base[t][s] + d[t]}
+                        for (m, a), d in shift.items() for t in base for s in range(4)])
+
+
+def test_multi_task_sweep_compares_each_arm_with_its_own_tasks_control():
+    trials, keys = method_task_sweep()
+    assert stats.default_control(trials, keys) == {"method": "finetune", "aux": "none"}  # not finetune+lsg
+    result = stats.compare_to_control(trials, keys).set_index("arm")
+    assert len(result) == 4  # 6 arms minus the 2 controls
+    for task, diff in (("digits", -0.02), ("dna", 0.05)):
+        row = result.loc[f"aux=none, method=pare, name={task}"]
+        assert row["control"] == f"aux=none, method=finetune, name={task}"
+        assert row["mean_diff"] == pytest.approx(diff) and row["n_pairs"] == 4
+
+
+def test_control_naming_the_task_is_one_arm_for_all_tasks():
+    trials, keys = method_task_sweep()
+    assert stats.parse_control("method=finetune,aux=none", trials, keys) == {"method": "finetune", "aux": "none"}
+    with pytest.raises(ValueError, match="matches 2 arms per task.name"):
+        stats.parse_control("method=finetune", trials, keys)
+    control = stats.parse_control("method=finetune,aux=none,task.name=digits", trials, keys)
+    result = stats.compare_to_control(trials, keys, control)
+    assert set(result["control"]) == {"aux=none, method=finetune, name=digits"} and len(result) == 5
+
+
 def test_constant_difference_has_no_test():
     trials, keys = gate_sweep({"none": [0.30, 0.32, 0.34], "topk": [0.20, 0.22, 0.24]})
     result = stats.compare_to_control(trials, keys).iloc[0]

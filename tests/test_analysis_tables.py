@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import stats, tables
-from test_analysis_stats import gate_sweep, make_trials
+from test_analysis_stats import gate_sweep, make_trials, method_task_sweep
 
 
 @pytest.fixture
@@ -35,6 +35,18 @@ def test_markdown_shows_every_arm_bolds_the_best_and_counts_failures(sweep):
     assert "control" in rows["none"]  # gate.selection=none is the default control
     p = scipy_p([0.21, 0.25, 0.22, 0.24, 0.23], [0.30, 0.32, 0.34, 0.31, 0.33])
     assert f"{p:.3f}" in rows["topk"] or (p < 0.001 and "<0.001" in rows["topk"])
+
+
+def test_multi_task_table_bolds_and_compares_within_each_task():
+    trials, keys = method_task_sweep()
+    table = tables.arm_table(trials, keys)
+    lines = [line for line in tables.render(table, "md").splitlines() if line.startswith("| ") and "---" not in line]
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line for line in lines[1:]}
+    assert "**" in rows[("none", "pare", "digits")] and "**" in rows[("none", "finetune", "dna")]  # one best per task
+    assert sum("**" in line for line in rows.values()) == 2
+    assert "control" in rows[("none", "finetune", "digits")] and "control" in rows[("none", "finetune", "dna")]
+    assert "+0.050" in rows[("none", "pare", "dna")]  # vs dna's finetune, not digits'
+    assert "each arm vs the one of its task" in " ".join(table.notes)
 
 
 def scipy_p(x: list[float], y: list[float]) -> float:
