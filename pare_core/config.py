@@ -86,9 +86,9 @@ class SourceConfig:
 class AlignConfig:
     """ORCA stage 1 (also usable before PaRe)."""
 
-    epochs: int = 0  # 0 = no alignment stage
+    epochs: int = AUTO  # 0 = no alignment stage; AUTO = 60 for method=orca (official), 0 otherwise
     objective: str = "otdd"  # otdd | mmd | l2
-    lr: float = 1e-3
+    lr: float = AUTO  # AUTO = 10 x train.lr when train.lr <= 1e-3, else train.lr (the official rule)
     max_samples: int = 128  # target samples per class per step (official maxsamples)
     clusters: int = 10  # k-means pseudo-labels for regression/dense targets
 
@@ -175,17 +175,23 @@ class TrialConfig:
         for key in ("train.epochs", "train.batch_size", "train.eval_batch_size", "curriculum.levels", "source.size",
                     "mona.inner_steps", "mona.probe_samples", "align.max_samples", "align.clusters"):
             _check_min(key, self._get(key), 1)
-        for key in ("task.tokens", "task.n_train", "train.steps_per_epoch", "source.tokens", "align.epochs",
+        for key in ("task.tokens", "task.n_train", "train.steps_per_epoch", "source.tokens",
                     "mona.epochs", "mona.warmup_steps", "mona.source_weight", "runtime.threads", "train.clip",
                     "train.weight_decay", "lsg.weight"):
             _check_min(key, self._get(key), 0)
-        for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "align.lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
+        for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
             if not self._get(key) > 0:
                 raise ValueError(f"{key}={self._get(key)!r} is invalid: allowed values are > 0")
-        for key in ("gate.warm_epochs", "mix.weight"):
+        for key in ("gate.warm_epochs", "mix.weight", "align.epochs"):
             value = self._get(key)
             if value != AUTO and value < 0:
                 raise ValueError(f"{key}={value!r} is invalid: allowed values are {AUTO} (paper default) or >= 0")
+        if self.align.lr != AUTO and not self.align.lr > 0:
+            raise ValueError(f"align.lr={self.align.lr!r} is invalid: allowed values are {AUTO} (10 x train.lr, "
+                             f"the official rule) or > 0")
+        if self.method == "orca" and self.align.epochs == 0:
+            raise ValueError("align.epochs=0 is invalid for method='orca': allowed values are >= 1 or "
+                             f"{AUTO} (the official 60); without alignment ORCA is method='finetune'")
         return self
 
     def _get(self, key: str) -> Any:

@@ -11,7 +11,8 @@ the official ``embedder.get_tgt_model`` (reference/methods.md §2.3):
 - loss: sum over groups c of (class frequency w_c) x distance(source set, target group c), with up
   to ``align.max_samples`` target samples of each group drawn afresh every epoch;
 - optimisation: gradients accumulate over all groups and the optimiser steps once per epoch (Adam at
-  ``align.lr``; the official StepLR: x0.2 at epochs 20/40/60). Only the embedder trains.
+  ``align.lr``; the official StepLR: x0.2 at epochs 20/40/60). Only the embedder trains. The
+  defaults are the official ones: 60 epochs for ORCA, lr 10 x the task lr when that is <= 1e-3.
 
 Distances (``align.objective``):
 - ``otdd``: the OT dataset distance (Alvarez-Melis & Fusi 2020) with p = 2, solved exactly with POT.
@@ -39,6 +40,7 @@ import ot
 import torch
 from torch import Tensor
 
+from pare_core.config import AUTO, TrialConfig
 from pare_core.methods.base import TrainContext
 
 MMD_KERNELS = 5  # official MMD_loss(kernel_num=5, kernel_mul=2.0)
@@ -145,16 +147,34 @@ def _sample(groups: list[Tensor], max_samples: int, generator: torch.Generator) 
     return out
 
 
+ORCA_EPOCHS = 60  # official embedder_epochs for most tasks (100 for NinaPro, 20 for OpenML)
+
+
+def align_epochs(cfg: TrialConfig) -> int:
+    """``align.epochs``, with AUTO resolved: the official 60 for ORCA; no stage before other methods."""
+    if cfg.align.epochs != AUTO:
+        return cfg.align.epochs
+    return ORCA_EPOCHS if cfg.method == "orca" else 0
+
+
+def align_lr(cfg: TrialConfig) -> float:
+    """``align.lr``, with AUTO resolved by the official rule: 10 x the task lr when it is <= 1e-3."""
+    if cfg.align.lr != AUTO:
+        return cfg.align.lr
+    return 10 * cfg.train.lr if cfg.train.lr <= 1e-3 else cfg.train.lr
+
+
 def align_embedder(ctx: TrainContext) -> dict[str, float]:
     """Run ``align.epochs`` epochs of alignment on ``ctx.model.embedder``.
 
     Returns ``align/before`` and ``align/after``: the weighted objective on one fixed draw of target
     samples (and, for MMD, source samples) before and after, so the two numbers are comparable;
-    plus ``align/s``, the stage's wall time.
+    plus ``align/s``, the stage's wall time, and the resolved ``align/epochs`` and ``align/lr``.
     """
     cfg = ctx.cfg.align
+    epochs, lr = align_epochs(ctx.cfg), align_lr(ctx.cfg)
     if ctx.source is None:
-        raise ValueError(f"align.epochs={cfg.epochs} needs source data, but method={ctx.cfg.method!r} loads none")
+        raise ValueError(f"align.epochs={epochs} needs source data, but method={ctx.cfg.method!r} loads none")
     start = time.perf_counter()
     src_x = ctx.source.tokens.float().mean(dim=1)
     groups = target_groups(ctx.spec.kind, ctx.y_train, cfg.clusters, ctx.cfg.seed)
@@ -169,13 +189,14 @@ def align_embedder(ctx: TrainContext) -> dict[str, float]:
 
     before = measure()
     params = list(ctx.model.embedder.parameters())
-    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    optimizer = torch.optim.Adam(params, lr=lr)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(LR_MILESTONES), gamma=LR_GAMMA)
-    for _ in range(cfg.epochs):
+    for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
         for loss in _group_losses(ctx, src_x, _sample(groups, cfg.max_samples, ctx.generator), weights, ctx.generator):
             loss.backward()  # per group: one group's graph in memory at a time
         optimizer.step()
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"align/before": before, "align/after": measure(), "align/s": time.perf_counter() - start}
+    return {"align/before": before, "align/after": measure(), "align/s": time.perf_counter() - start,
+            "align/epochs": float(epochs), "align/lr": lr}

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from pare_core import curriculum
 from pare_core.config import AUTO
 from pare_core.gate import GatingNetwork, mix_tokens, select
-from pare_core.methods.align import align_embedder
+from pare_core.methods.align import align_embedder, align_epochs
 from pare_core.methods.base import Method, StepOut, TrainContext
 
 
@@ -70,7 +70,7 @@ class PareMethod(Method):
     def before_training(self, ctx: TrainContext) -> dict[str, float]:
         """ORCA + PaRe: with ``align.epochs > 0`` ORCA's alignment stage runs first (the official PaRe
         code skips it with ``align_method: srcinit``; any other value re-enables it)."""
-        return align_embedder(ctx) if self.cfg.align.epochs > 0 else {}
+        return align_embedder(ctx) if align_epochs(self.cfg) > 0 else {}
 
     def start_epoch(self, ctx: TrainContext) -> dict[str, float]:
         n_tokens = ctx.model.plan.n_tokens
