@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pare_core.config import inert_keys
+
 CONFIG = "config/"
 # Config keys that change how a run executes but not what it computes: not part of an arm.
 RUN_ONLY_PREFIXES = ("runtime.",)
@@ -90,23 +92,41 @@ def load(path: str | Path) -> Results:
 
 def label_arms(trials: pd.DataFrame, swept: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Find the arm keys of a per-trial frame (``config/...`` columns), sort it stably and add an
-    ``arm`` label column; returns the new frame and the arm keys. ``swept`` orders the keys."""
+    ``arm`` label column; returns the new frame and the arm keys. ``swept`` orders the keys.
+
+    Labels leave out keys that have no effect on the arm (``threshold`` beside ``selection=topk``),
+    unless that would give two different arms the same label."""
     arm_keys = _arm_keys(trials, swept)
     trials = _sorted(trials, arm_keys).reset_index(drop=True)
-    labels = [arm_label(row, arm_keys) for _, row in trials.iterrows()]
+    rows = [row for _, row in trials.iterrows()]
+    labels = [arm_label(row, arm_keys) for row in rows]
+    arms_per_label: dict[str, set[str]] = {}
+    for label, row in zip(labels, rows):
+        arms_per_label.setdefault(label, set()).add(repr([row[c] for c in arm_columns(arm_keys)]))
+    labels = [label if len(arms_per_label[label]) == 1 else arm_label(row, arm_keys, hide_inert=False)
+              for label, row in zip(labels, rows)]
     trials = trials.drop(columns="arm", errors="ignore")
     trials.insert(1 if "trial_id" in trials else 0, "arm", labels)
     return trials, arm_keys
 
 
-def arm_label(row: pd.Series | dict[str, Any], arm_keys: list[str]) -> str:
-    """``selection=topk, threshold=0.5``: the arm's swept values, keys shortened to their last part
-    when that stays unambiguous."""
+def arm_label(row: pd.Series | dict[str, Any], arm_keys: list[str], hide_inert: bool = True) -> str:
+    """``selection=threshold, threshold=0.3``: the arm's swept values, keys shortened to their last
+    part when that stays unambiguous; with ``hide_inert``, without the keys that have no effect."""
     if not arm_keys:
         return "all trials"
     short = [k.rsplit(".", 1)[-1] for k in arm_keys]
     names = short if len(set(short)) == len(short) else arm_keys
-    return ", ".join(f"{n}={_fmt(row[CONFIG + k])}" for n, k in zip(names, arm_keys))
+    hidden = inert_arm_keys(row) if hide_inert else set()
+    shown = [(n, k) for n, k in zip(names, arm_keys) if k not in hidden] or list(zip(names, arm_keys))
+    return ", ".join(f"{n}={_fmt(row[CONFIG + k])}" for n, k in shown)
+
+
+def inert_arm_keys(row: pd.Series | dict[str, Any]) -> set[str]:
+    """The config keys (without ``config/``) that have no effect on this trial's run
+    (:func:`pare_core.config.inert_keys` on its ``config/`` values)."""
+    items = row.items() if isinstance(row, (dict, pd.Series)) else []
+    return inert_keys({k[len(CONFIG):]: v for k, v in items if isinstance(k, str) and k.startswith(CONFIG)})
 
 
 def arm_columns(arm_keys: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from analysis.load import CONFIG, arm_columns
+from analysis.load import CONFIG, arm_columns, arm_label, inert_arm_keys
 from analysis.stats import METRICS, STRATA, arm_stats, compare_to_control, default_control
 
 FORMATS = ("md", "latex", "csv")
@@ -55,9 +55,10 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     if len(compared):
         header += [f"Δ {tested} vs control", "d_z", "p (paired t)"] + (["p (Wilcoxon)"] if show_wilcoxon else [])
         header += ["p (Holm)"]
+    hidden = _hidden_keys(trials, arm_keys)
     rows, bold = [], set()
     for i, (_, s) in enumerate(stats.iterrows()):
-        cells = [_fmt_value(s[CONFIG + k]) for k in arm_keys] + [trial_counts(s)]
+        cells = ["—" if k in hidden[s["arm"]] else _fmt_value(s[CONFIG + k]) for k in arm_keys] + [trial_counts(s)]
         cells += [mean_std(s[f"{m}_mean"], s[f"{m}_std"], digits) for m in metrics]
         cells += [ci(s[f"{tested}_ci_low"], s[f"{tested}_ci_high"], digits)]
         if len(compared):
@@ -79,6 +80,8 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     best_where = f" per {', '.join(k for k in STRATA if k in arm_keys)}" if strata else ""
     notes = [f"mean ± std over completed trials (seeds); bold = lowest mean{best_where}; 95% CI of the mean from the "
              "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
+    if any(hidden.values()):
+        notes.append("— in a key column: that key has no effect on the arm (e.g. threshold under selection=topk).")
     if control_labels:
         which = "Control arm" if len(control_labels) == 1 else "Control arms (each arm vs the one of its task)"
         notes.append(f"{which}: {'; '.join(control_labels)}. Δ = arm − control on {tested}, paired by seed "
@@ -103,16 +106,18 @@ def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "tas
     header = [_short(k) for k in row_keys] + [_fmt_value(c) for c in columns]
     rows = [[_fmt_value(v) for v in key] + ["—"] * len(columns) for key in row_index]
     means = pd.DataFrame(math.nan, index=range(len(row_index)), columns=range(len(columns)))
+    hidden = _hidden_keys(trials, arm_keys)
     for _, s in stats.iterrows():
         i = row_index.index(tuple(s[arm_columns(row_keys)]))
         j = columns.index(s[CONFIG + column_key])
+        rows[i][:len(row_keys)] = ["—" if k in hidden[s["arm"]] else cell for k, cell in zip(row_keys, rows[i])]
         note = _problems(s)
         cell = mean_std(s[f"{metric}_mean"], s[f"{metric}_std"], digits) if s["n_done"] else "—"
         rows[i][len(row_keys) + j] = f"{cell} ({note})" if note else cell
         means.iloc[i, j] = s[f"{metric}_mean"]
     bold = {(i, len(row_keys) + j) for j in means.columns for i in _best(means[j])}
     notes = [f"{metric}: mean ± std over seeds, lower is better; bold = best per {_short(column_key)}; "
-             "'—' = no completed trial."]
+             "'—' = no completed trial (in a key column: the key has no effect on that row)."]
     return Table(header, rows, bold, notes, stats, labels=len(row_keys))
 
 
@@ -209,6 +214,16 @@ def _num(value: float, digits: int, sign: bool = False) -> str:
     if _missing(value):
         return "—"
     return f"{value:+.{digits}f}".replace("-", "−") if sign else f"{value:.{digits}f}"
+
+
+def _hidden_keys(trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, set[str]]:
+    """Per arm label, the arm keys shown as "—": those with no effect on the arm, when its label
+    leaves them out too (it keeps them where two arms would otherwise look the same)."""
+    out = {}
+    for label, group in trials.groupby("arm", sort=False):
+        first = group.iloc[0]
+        out[label] = inert_arm_keys(first) if label == arm_label(first, arm_keys) else set()
+    return out
 
 
 def _best(means: pd.Series) -> list[int]:

@@ -201,6 +201,33 @@ class TrialConfig:
         return obj
 
 
+def inert_keys(flat: dict[str, Any]) -> set[str]:
+    """The keys of ``flat`` whose value has no effect on a run with these values, e.g.
+    ``gate.threshold`` unless ``gate.selection=threshold``, or ``mona.*`` unless ``method=mona``.
+    Labels and tables leave them out instead of showing a default. A condition on a key missing
+    from ``flat`` counts as met (the key may act)."""
+    method, selection = flat.get("method"), flat.get("gate.selection")
+    pare = method in (None, "pare")
+    mixes = pare and selection != "none"  # selection=none: PaRe never builds a mixed batch
+    aligns = method == "orca" or (pare and flat.get("align.epochs", 1) not in (0, AUTO))
+    rules = (  # (key or "prefix.", does it act?): the first rule naming a key decides
+        ("gate.selection", pare),
+        ("gate.threshold", mixes and selection in (None, "threshold")),
+        ("gate.", mixes), ("curriculum.", mixes), ("mix.", mixes),
+        ("align.", aligns),
+        ("mona.", method in (None, "mona")),
+        ("lsg.", flat.get("aux") in (None, "lsg")),
+        ("finetune.body_lr", flat.get("finetune.body") in (None, "full")),
+    )
+    inert = set()
+    for key in flat:
+        acts = next((active for name, active in rules if key == name or (name.endswith(".") and key.startswith(name))),
+                    True)
+        if not acts:
+            inert.add(key)
+    return inert
+
+
 def parse_sets(pairs: list[str]) -> dict[str, str]:
     """``["gate.threshold=0.6"]`` -> ``{"gate.threshold": "0.6"}`` (values are typed by the config)."""
     out = {}

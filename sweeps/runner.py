@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-from pare_core.config import TrialConfig
+from pare_core.config import TrialConfig, inert_keys
 from sweeps import storage
 from sweeps.cli import SweepArgs, parse_args
 from sweeps.spec import SPEC_DIR, TUNED_DIR, SpecError, Sweep, build, spec_path
@@ -165,13 +165,15 @@ def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
 
 
 class TrialDirName:
-    """``<trial_id>_selection=topk_threshold=0.5_seed=3``: readable trial folders (Tune's default is unreadable)."""
+    """``<trial_id>_selection=threshold_threshold=0.3_seed=3``: readable trial folders (Tune's default
+    is unreadable); keys with no effect on the trial (``threshold`` under ``selection=topk``) are left out."""
 
     def __init__(self, keys: list[str]):
         self.keys = keys
 
     def __call__(self, trial: Any) -> str:
-        parts = [f"{k.rsplit('.', 1)[-1]}={_short(trial.config.get(k))}" for k in [*self.keys, "seed"]]
+        inert = inert_keys(trial.config)
+        parts = [f"{k.rsplit('.', 1)[-1]}={_short(trial.config.get(k))}" for k in [*self.keys, "seed"] if k not in inert]
         name = "_".join([trial.trial_id, *parts])
         return "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)[:120]
 

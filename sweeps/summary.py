@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from pare_core.config import inert_keys
 from sweeps.storage import join, write_text
 
 DONE, FAILED = Trial.TERMINATED, Trial.ERROR
@@ -58,7 +59,9 @@ def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], en
     for group in arms.values():
         done = [t for t in group if status(t) == DONE]
         failed = sum(status(t) == FAILED for t in group)
-        rows.append([*(group[0].config.get(k) for k in swept), len(done), failed, len(group) - len(done) - failed,
+        inert = inert_keys(group[0].config)
+        rows.append([*("—" if k in inert else group[0].config.get(k) for k in swept), len(done), failed,
+                     len(group) - len(done) - failed,
                      sum(t.num_failures for t in group),
                      mean_std([t.last_result.get(metric) for t in done]),
                      mean_std([t.last_result.get("test_error") for t in done])])
@@ -96,7 +99,8 @@ class SummaryCallback(Callback):
         write_text(self.path, render(self.name, self.metric, self.swept, trials, endings))
         if trial is not None:
             finished = sum(endings.get(t.trial_id, t.status) in (DONE, FAILED) for t in trials)
-            arm = " ".join(f"{k}={trial.config.get(k)}" for k in [*self.swept, "seed"])
+            inert = inert_keys(trial.config)
+            arm = " ".join(f"{k}={trial.config.get(k)}" for k in [*self.swept, "seed"] if k not in inert)
             result = trial.last_result
             print(f"[{finished}/{len(trials)}] {ending:10s} {trial.trial_id} {arm}: epoch {result.get('epoch', 0)}, "
                   f"{self.metric}={result.get(self.metric, float('nan')):.4f}"

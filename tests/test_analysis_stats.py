@@ -149,6 +149,17 @@ def test_control_naming_the_task_is_one_arm_for_all_tasks():
     assert set(result["control"]) == {"aux=none, method=finetune, name=digits"} and len(result) == 5
 
 
+def test_labels_leave_out_keys_without_effect_unless_arms_would_merge():
+    trials, keys = make_trials([{"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
+                                for s, t in (("topk", 0.5), ("threshold", 0.3), ("threshold", 0.7))])
+    assert set(trials["arm"]) == {"selection=topk", "selection=threshold, threshold=0.3",
+                                  "selection=threshold, threshold=0.7"}
+    same, keys = make_trials([{"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
+                              for s, t in (("topk", 0.3), ("topk", 0.7), ("threshold", 0.5))])
+    assert set(same["arm"]) == {"selection=topk, threshold=0.3", "selection=topk, threshold=0.7",  # else merged
+                                "selection=threshold, threshold=0.5"}
+
+
 def test_constant_difference_has_no_test():
     trials, keys = gate_sweep({"none": [0.30, 0.32, 0.34], "topk": [0.20, 0.22, 0.24]})
     result = stats.compare_to_control(trials, keys).iloc[0]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pare_core.config import TrialConfig
+from pare_core.config import TrialConfig, inert_keys
 
 
 def test_flat_round_trip_and_overrides():
@@ -62,3 +62,16 @@ def test_validation_loads_no_data(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="gate.threshold"):
         TrialConfig.from_flat({"gate.threshold": 7})
     assert not (tmp_path / "empty").exists()
+
+
+def test_inert_keys_are_those_the_run_ignores():
+    flat = TrialConfig().to_flat()  # method=pare, gate.selection=topk
+    assert {"gate.threshold", "mona.epochs", "lsg.weight", "align.lr", "finetune.body_lr"} <= inert_keys(flat)
+    assert not {"gate.selection", "gate.tau", "curriculum.shape", "mix.weight", "train.lr"} & inert_keys(flat)
+    assert "gate.threshold" not in inert_keys({**flat, "gate.selection": "threshold"})
+    none = inert_keys({**flat, "gate.selection": "none"})  # no mixing: the gate, curriculum and mix keys idle
+    assert {"gate.threshold", "gate.tau", "curriculum.shape", "mix.weight"} <= none and "gate.selection" not in none
+    orca = inert_keys({**flat, "method": "orca", "align.epochs": 10})
+    assert "gate.selection" in orca and not {"align.epochs", "align.lr"} & orca
+    assert "align.epochs" not in inert_keys({**flat, "align.epochs": 3})  # ORCA + PaRe
+    assert inert_keys({"gate.threshold": 0.3}) == set()  # conditions on missing keys count as met

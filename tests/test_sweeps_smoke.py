@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pare_core.config import TrialConfig
+from pare_core.config import TrialConfig, inert_keys
 from pare_core.train import load_checkpoint
 from sweeps.cli import SweepArgs
 from sweeps.spec import build
@@ -54,6 +54,8 @@ def test_ablation_smoke_sweep(script, tmp_path):
         assert 0 <= final["test_error"] <= 1 and "baseline/logreg" in final  # report's columns: no test_error
         assert load_checkpoint(max(d.glob("checkpoint_*")))["epoch"] == epochs  # the last epoch is always saved
         assert TrialConfig.from_flat(config).seed == config["seed"]
+        for key in sweep.swept:  # the folder names the swept keys that act on the trial, only those
+            assert (f"_{key.rsplit('.', 1)[-1]}=" in d.name) == (key not in inert_keys(config)), (d.name, key)
     summary = (experiment / "summary.md").read_text()
     n_arms = len({tuple(t[k] for k in sweep.swept) for t in sweep.trials})
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "done" not in line]
