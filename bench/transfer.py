@@ -55,9 +55,9 @@ def main() -> None:
     for method, finals in runs.items():
         print(f"| {method} | {mean_std([f['test_error'] for f in finals])} | {mean_std([f['val_error'] for f in finals])} "
               f"| {statistics.mean(f['run_s'] for f in finals):.0f} |")
-    first = next(iter(runs.values()))[0]
-    for name in sorted(k for k in first if k.startswith("baseline/")):
-        print(f"| {name} | {mean_std([f[name] for f in first])} | | |")
+    per_seed = next(iter(runs.values()))  # every method's run of a seed sees the same split and baselines
+    for name in sorted(k for k in per_seed[0] if k.startswith("baseline/")):
+        print(f"| {name} | {mean_std([f[name] for f in per_seed])} | | |")
     print("\n| comparison | mean paired diff (pts, negative = first is better) | per seed | first better |")
     print("|---|---|---|---|")
     for a, b, label in PAIRS:
