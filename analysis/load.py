@@ -125,8 +125,7 @@ def arm_label(row: pd.Series | dict[str, Any], arm_keys: list[str], hide_inert: 
 def inert_arm_keys(row: pd.Series | dict[str, Any]) -> set[str]:
     """The config keys (without ``config/``) that have no effect on this trial's run
     (:func:`pare_core.config.inert_keys` on its ``config/`` values)."""
-    items = row.items() if isinstance(row, (dict, pd.Series)) else []
-    return inert_keys({k[len(CONFIG):]: v for k, v in items if isinstance(k, str) and k.startswith(CONFIG)})
+    return inert_keys({k[len(CONFIG):]: v for k, v in row.items() if isinstance(k, str) and k.startswith(CONFIG)})
 
 
 def arm_columns(arm_keys: list[str]) -> list[str]:

@@ -85,7 +85,7 @@ def parse_control(text: str, trials: pd.DataFrame, arm_keys: list[str]) -> dict[
                          f"{', '.join(arm_keys) or 'none'}")
     arms = _arms(trials, arm_keys)
     matches = [g for _, g in arms if all(_same(g[CONFIG + k].iloc[0], v) for k, v in wanted.items())]
-    strata = [k for k in STRATA if k in arm_keys and k not in wanted]
+    strata = strata_keys(arm_keys, wanted)
     per_stratum = pd.Series([tuple(g[CONFIG + k].iloc[0] for k in strata) for g in matches]).value_counts()
     if not matches or (per_stratum > 1).any():
         where = f" per {', '.join(strata)}" if strata else ""
@@ -111,7 +111,7 @@ def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[
     control = default_control(trials, arm_keys) if control is None else control
     by_arm = dict(_arms(trials, arm_keys))
     values = {label: _arm_values(group, arm_keys) for label, group in by_arm.items()}
-    strata = [k for k in STRATA if k in arm_keys and k not in control]
+    strata = strata_keys(arm_keys, control)
     rows = []
     for label, group in by_arm.items():
         wanted = {**control, **{k: values[label][k] for k in strata}}
@@ -165,6 +165,11 @@ def _arms(trials: pd.DataFrame, arm_keys: list[str]) -> list[tuple[str, pd.DataF
 
 def _arm_values(group: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
     return {k: group[CONFIG + k].iloc[0] for k in arm_keys}
+
+
+def strata_keys(arm_keys: list[str], named: dict[str, Any] | None = None) -> list[str]:
+    """The STRATA swept here and not ``named`` (by a control): each splits the arms into separate experiments."""
+    return [k for k in STRATA if k in arm_keys and k not in (named or {})]
 
 
 def _without_strata(values: dict[str, Any]) -> dict[str, Any]:

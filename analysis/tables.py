@@ -20,7 +20,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from analysis.load import CONFIG, arm_columns, arm_label, inert_arm_keys
-from analysis.stats import METRICS, STRATA, arm_stats, compare_to_control, default_control
+from analysis.stats import METRICS, arm_stats, compare_to_control, default_control, strata_keys
 
 FORMATS = ("md", "latex", "csv")
 _LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -70,14 +70,15 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
                 cells += [p_value(c["p_wilcoxon"])] if show_wilcoxon else []
                 cells += [p_value(c["p_holm"])]
         rows.append(cells)
-    strata = [CONFIG + k for k in STRATA if k in arm_keys]
-    groups = stats.groupby(strata, sort=False, dropna=False).indices.values() if strata else [range(len(stats))]
+    strata = strata_keys(arm_keys)
+    groups = stats.groupby(arm_columns(strata), sort=False, dropna=False).indices.values() if strata \
+        else [range(len(stats))]
     for j, metric in enumerate(metrics):
         column = len(arm_keys) + 1 + j
         for rows_of_group in groups:
             means = stats[f"{metric}_mean"].iloc[list(rows_of_group)]
             bold |= {(int(rows_of_group[i]), column) for i in _best(means)}
-    best_where = f" per {', '.join(k for k in STRATA if k in arm_keys)}" if strata else ""
+    best_where = f" per {', '.join(strata)}" if strata else ""
     notes = [f"mean ± std over completed trials (seeds); bold = lowest mean{best_where}; 95% CI of the mean from the "
              "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
     if any(hidden.values()):

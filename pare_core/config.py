@@ -201,6 +201,16 @@ class TrialConfig:
         return obj
 
 
+ORCA_ALIGN_EPOCHS = 60  # official embedder_epochs for most tasks (100 for NinaPro, 20 for OpenML)
+
+
+def resolve_align_epochs(method: str | None, epochs: int) -> int:
+    """``align.epochs`` with AUTO resolved: the official 60 for ORCA; no stage before other methods."""
+    if epochs != AUTO:
+        return epochs
+    return ORCA_ALIGN_EPOCHS if method == "orca" else 0
+
+
 def inert_keys(flat: dict[str, Any]) -> set[str]:
     """The keys of ``flat`` whose value has no effect on a run with these values, e.g.
     ``gate.threshold`` unless ``gate.selection=threshold``, or ``mona.*`` unless ``method=mona``.
@@ -209,7 +219,7 @@ def inert_keys(flat: dict[str, Any]) -> set[str]:
     method, selection = flat.get("method"), flat.get("gate.selection")
     pare = method in (None, "pare")
     mixes = pare and selection != "none"  # selection=none: PaRe never builds a mixed batch
-    aligns = method == "orca" or (pare and flat.get("align.epochs", 1) not in (0, AUTO))
+    aligns = method in (None, "orca", "pare") and resolve_align_epochs(method, flat.get("align.epochs", 1)) > 0
     rules = (  # (key or "prefix.", does it act?): the first rule naming a key decides
         ("gate.selection", pare),
         ("gate.threshold", mixes and selection in (None, "threshold")),

@@ -40,7 +40,7 @@ import ot
 import torch
 from torch import Tensor
 
-from pare_core.config import AUTO, TrialConfig
+from pare_core.config import AUTO, TrialConfig, resolve_align_epochs
 from pare_core.methods.base import TrainContext
 
 MMD_KERNELS = 5  # official MMD_loss(kernel_num=5, kernel_mul=2.0)
@@ -147,14 +147,9 @@ def _sample(groups: list[Tensor], max_samples: int, generator: torch.Generator) 
     return out
 
 
-ORCA_EPOCHS = 60  # official embedder_epochs for most tasks (100 for NinaPro, 20 for OpenML)
-
-
 def align_epochs(cfg: TrialConfig) -> int:
-    """``align.epochs``, with AUTO resolved: the official 60 for ORCA; no stage before other methods."""
-    if cfg.align.epochs != AUTO:
-        return cfg.align.epochs
-    return ORCA_EPOCHS if cfg.method == "orca" else 0
+    """``align.epochs``, with AUTO resolved (:func:`pare_core.config.resolve_align_epochs`)."""
+    return resolve_align_epochs(cfg.method, cfg.align.epochs)
 
 
 def align_lr(cfg: TrialConfig) -> float:
