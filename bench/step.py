@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
-    base = {"train.epochs": args.epochs, "gate.warm_epochs": 1, "curriculum.shape": "constant"}
+    base = {"train.epochs": args.epochs, "gate.warm_frac": 0.5, "curriculum.shape": "constant"}
     base.update(parse_sets(args.set))
     times: dict[str, list[list[float]]] = {"finetune": [], "pare": []}
     for _ in range(args.repeats):

@@ -56,17 +56,21 @@ class GateConfig:
     selection: str = "topk"  # topk | threshold | random | none
     threshold: float = 0.5  # for selection=threshold: tokens with gate score > t are replaceable
     tau: float = 0.9  # Gumbel-softmax temperature (official code: 0.9)
-    warm_epochs: int = AUTO  # Gumbel straight-through phase; AUTO = 10 (2D) / 5 (1D)
+    warm_frac: float = AUTO  # share of train.epochs in the Gumbel straight-through phase; AUTO = PAPER_WARM_FRAC
     replace_warm: str = "low"  # which target tokens are overwritten in the warm phase (official: low)
     replace_after: str = "high"  # ... and after it (official: high)
+    noise: str = "scores"  # warm-phase Gumbel noise on: scores (sigmoid outputs, official) | logits
+    straight_through: str = "keep"  # keep (official: kept tokens x keep mask, replaced ones overwritten) | blend
+    pairing: str = "rank"  # after the warm phase: rank (official: best source onto lowest picked target) | index
 
 
 @dataclass
 class CurriculumConfig:
     shape: str = "linear"  # linear (paper) | cosine | step | exp | constant
     start: float = 0.64  # replaced-token ratio at epoch 0 (paper: 2000/3136 2D, 32/50 ECG)
-    end: float = 0.0  # ratio at the last epoch (paper 1D: ~0)
+    end: float = AUTO  # ratio the schedule heads for; AUTO = PAPER_CURRICULUM_END (0.16 2D, 0 1D)
     levels: int = 4  # number of plateaus for shape=step
+    formula: str = "official"  # official: k = floor(T * ratio(epoch / E)) | endpoints: round, epoch / (E - 1)
 
 
 @dataclass
@@ -165,13 +169,19 @@ class TrialConfig:
         _check_choice("gate.selection", self.gate.selection, ("topk", "threshold", "random", "none"))
         _check_choice("gate.replace_warm", self.gate.replace_warm, ("low", "high"))
         _check_choice("gate.replace_after", self.gate.replace_after, ("low", "high"))
+        _check_choice("gate.noise", self.gate.noise, ("scores", "logits"))
+        _check_choice("gate.straight_through", self.gate.straight_through, ("keep", "blend"))
+        _check_choice("gate.pairing", self.gate.pairing, ("rank", "index"))
         _check_choice("curriculum.shape", self.curriculum.shape, ("linear", "cosine", "step", "exp", "constant"))
+        _check_choice("curriculum.formula", self.curriculum.formula, ("official", "endpoints"))
         _check_choice("mix.cls_method", self.mix.cls_method, ("twocls", "multilabel"))
         _check_choice("align.objective", self.align.objective, ("otdd", "mmd", "l2"))
         _check_choice("runtime.device", self.runtime.device, ("auto", "cpu", "cuda"))
-        for key in ("gate.threshold", "curriculum.start", "curriculum.end", "task.val_frac", "train.warmup_frac",
-                    "mix.batch_frac"):
+        for key in ("gate.threshold", "curriculum.start", "task.val_frac", "train.warmup_frac", "mix.batch_frac"):
             _check_range(key, self._get(key), 0.0, 1.0)
+        for key in ("gate.warm_frac", "curriculum.end"):
+            if self._get(key) != AUTO:
+                _check_range(key, self._get(key), 0.0, 1.0)
         for key in ("train.epochs", "train.batch_size", "train.eval_batch_size", "curriculum.levels", "source.size",
                     "mona.inner_steps", "mona.probe_samples", "align.max_samples", "align.clusters"):
             _check_min(key, self._get(key), 1)
@@ -182,7 +192,7 @@ class TrialConfig:
         for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
             if not self._get(key) > 0:
                 raise ValueError(f"{key}={self._get(key)!r} is invalid: allowed values are > 0")
-        for key in ("gate.warm_epochs", "mix.weight", "align.epochs"):
+        for key in ("mix.weight", "align.epochs"):
             value = self._get(key)
             if value != AUTO and value < 0:
                 raise ValueError(f"{key}={value!r} is invalid: allowed values are {AUTO} (paper default) or >= 0")
@@ -202,6 +212,33 @@ class TrialConfig:
 
 
 ORCA_ALIGN_EPOCHS = 60  # official embedder_epochs for most tasks (100 for NinaPro, 20 for OpenML)
+# PaRe's constants (BIT-DA/PaRe src/main_PaRe*.py and configs; docs/methods.md has file:line for each),
+# by the task's (kind, layout). The warm phase is the paper's share of the run: 10 of the 60 epochs of
+# the 2D configs, 5 of the 25 of DeepSEA (the middle of the 1D configs: ECG 5/15, Satellite 5/60).
+# The curriculum heads for end = (begin_num - end_num) / T: 500 of 3136 tokens in 2D, 0 in 1D.
+PAPER_MIX_WEIGHT = {"dense": 0.3, "2d": 1.0, "1d": 0.1}
+PAPER_WARM_FRAC = {"2d": 10 / 60, "1d": 5 / 25}
+PAPER_CURRICULUM_END = {"2d": 0.16, "1d": 0.0}
+
+
+def resolve(cfg: "TrialConfig", kind: str, layout: str) -> "TrialConfig":
+    """A copy of ``cfg`` with every AUTO value replaced by what a run of this task uses.
+
+    The one place where AUTO is resolved, so a run, its results and its identity all see the same
+    values. ``kind`` and ``layout`` are the task's (``TaskSpec.kind``: classification | dense | ...;
+    ``TaskSpec.layout``: 1d | 2d).
+    """
+    out = TrialConfig.from_flat({}, base=cfg)
+    if out.mix.weight == AUTO:
+        out.mix.weight = PAPER_MIX_WEIGHT["dense" if kind == "dense" else layout]
+    if out.gate.warm_frac == AUTO:
+        out.gate.warm_frac = PAPER_WARM_FRAC[layout]
+    if out.curriculum.end == AUTO:
+        out.curriculum.end = PAPER_CURRICULUM_END[layout]
+    out.align.epochs = resolve_align_epochs(out.method, out.align.epochs)
+    if out.align.lr == AUTO:  # the official rule: 10 x the task lr when it is <= 1e-3
+        out.align.lr = 10 * out.train.lr if out.train.lr <= 1e-3 else out.train.lr
+    return out
 
 
 def resolve_align_epochs(method: str | None, epochs: int) -> int:
@@ -219,10 +256,13 @@ def inert_keys(flat: dict[str, Any]) -> set[str]:
     method, selection = flat.get("method"), flat.get("gate.selection")
     pare = method in (None, "pare")
     mixes = pare and selection != "none"  # selection=none: PaRe never builds a mixed batch
+    ranks = mixes and selection in (None, "topk", "threshold")  # random ignores the gate's scores
     aligns = method in (None, "orca", "pare") and resolve_align_epochs(method, flat.get("align.epochs", 1)) > 0
     rules = (  # (key or "prefix.", does it act?): the first rule naming a key decides
         ("gate.selection", pare),
         ("gate.threshold", mixes and selection in (None, "threshold")),
+        ("gate.noise", ranks), ("gate.straight_through", ranks), ("gate.pairing", ranks), ("gate.tau", ranks),
+        ("curriculum.levels", mixes and flat.get("curriculum.shape") in (None, "step")),
         ("gate.", mixes), ("curriculum.", mixes), ("mix.", mixes),
         ("align.", aligns),
         ("mona.", method in (None, "mona")),

@@ -1,16 +1,27 @@
 """The PaRe gate: score every token, pick which target tokens a source token replaces.
 
-Official code (methods.md §1.2): one ``Linear(d, 1)`` + sigmoid per token, the same gate for source
-and target tokens. In a warm phase a Gumbel top-k with a straight-through estimator lets gradients
-reach the gate; afterwards hard top-k is used and the gate gets no gradient. The two phases of the
-official code overwrite opposite ends of the target ranking (lowest scores warm, highest after), so
-the side is a key of each phase.
+The official code (BIT-DA/PaRe ``src/embedder_mix_PaRe.py:35-42``, ``src/main_PaRe.py:153-244``):
+one ``Linear(d, 1)`` + sigmoid per token, the same gate for source and target tokens.
 
-Selections (the design card's "gate thresholds"):
-- ``topk``: exactly k target tokens (by gate rank) receive the k best-scoring source tokens;
-- ``threshold``: only target tokens whose gate score exceeds t are replaceable, at most k of them;
+- Warm phase (``mixup_embedding_gate``): Gumbel noise is added to the sigmoid scores; a relaxed
+  k-hot (``SubsetOperator``, τ = 0.9) picks the k source tokens and the T − k target tokens to
+  *keep*; the other k target positions are overwritten, in index order, by the picked source tokens.
+  Straight-through: kept target tokens are multiplied by the keep mask and source tokens by theirs,
+  so this is the only phase in which the gate gets a gradient.
+- After it (``mixup_embedding_gate_ori``): hard top-k, no noise, no gradient. The k highest-scored
+  target positions (in ascending score order) receive the k best source tokens (in descending order).
+
+The two phases overwrite opposite ends of the target ranking (lowest warm, highest after), so the
+side is a key of each phase. Our departures are keys too (``gate.noise``, ``gate.straight_through``,
+``gate.pairing``; docs/methods.md has the table).
+
+Selections:
+- ``topk``: k target tokens (by gate rank) receive k source tokens (the paper);
+- ``threshold``: of those, only target tokens whose gate score exceeds t are replaced, each by one of
+  the best-picked source tokens (so a row may replace fewer than k, never with an empty slot);
 - ``random``: k random target tokens and k random source tokens, ignoring the scores (the ablation);
 - ``none``: nothing is replaced.
+Every row pairs exactly as many source tokens as target positions it replaces.
 """
 
 from __future__ import annotations
@@ -20,9 +31,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from pare_core.config import GateConfig
+
 
 class GatingNetwork(nn.Module):
-    """Per-token linear gate; returns logits (sigmoid of them are the gate scores in [0, 1])."""
+    """Per-token linear gate; returns logits (their sigmoids are the gate scores in [0, 1])."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -33,31 +46,49 @@ class GatingNetwork(nn.Module):
 
 
 @dataclass
+class Selection:
+    """Which target positions get which source tokens.
+
+    ``target`` / ``source`` are float masks (1 = replaced / picked) that may carry straight-through
+    gradients; ``target_slot`` / ``source_slot`` pair them: the target position with slot j receives
+    the source token with slot j (-1 = not involved). Slots 0..c-1 are used on both sides of a row.
+    """
+
+    target: Tensor  # (B, T)
+    source: Tensor  # (B, Ts)
+    target_slot: Tensor  # (B, T) long
+    source_slot: Tensor  # (B, Ts) long
+
+
+@dataclass
 class Mix:
     tokens: Tensor  # (B, T, D) mixed token sequence
     replaced: Tensor  # (B, T) float 0/1: which target positions hold a source token
     lam: Tensor  # (B,) fraction of target tokens replaced (the mixed sample's source-label weight)
 
 
-def subset_khot(logits: Tensor, k: int, tau: float, generator: torch.Generator | None = None) -> Tensor:
-    """Gumbel top-k with a straight-through estimator: hard k-hot forward, relaxed k-hot backward.
+def gumbel(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    u = torch.rand(shape, generator=generator, device=device)
+    return -torch.log(-torch.log(u + 1e-20) + 1e-20)
 
-    The relaxed k-hot is k successive softmaxes that each mask out what the previous ones picked
-    (the SubsetOperator of the official code, τ = 0.9 there).
+
+def subset_khot(scores: Tensor, k: int, tau: float, noise: Tensor) -> tuple[Tensor, Tensor]:
+    """Gumbel top-k with a straight-through estimator (the official ``SubsetOperator``).
+
+    Returns ``(khot, soft)``: the hard k-hot forward with the relaxed k-hot's gradient, and the
+    relaxed k-hot itself (k successive softmaxes that each mask out what the previous ones picked).
     """
     if k <= 0:
-        return torch.zeros_like(logits)
-    noise = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator, device=logits.device) + 1e-20) + 1e-20)
-    scores = logits + noise
-    soft = torch.zeros_like(scores)
-    onehot_approx = torch.zeros_like(scores)
+        return torch.zeros_like(scores), torch.zeros_like(scores)
+    perturbed = scores + noise
+    soft = torch.zeros_like(perturbed)
+    onehot_approx = torch.zeros_like(perturbed)
     for _ in range(k):
-        mask = torch.clamp(1.0 - onehot_approx, min=1e-20)
-        scores = scores + torch.log(mask)
-        onehot_approx = torch.softmax(scores / tau, dim=-1)
+        perturbed = perturbed + torch.log(torch.clamp(1.0 - onehot_approx, min=1e-20))
+        onehot_approx = torch.softmax(perturbed / tau, dim=-1)
         soft = soft + onehot_approx
     hard = torch.zeros_like(soft).scatter_(-1, soft.topk(k, dim=-1).indices, 1.0)
-    return hard - soft.detach() + soft
+    return hard - soft.detach() + soft, soft.detach()
 
 
 def _hard_khot(order_scores: Tensor, k: int) -> Tensor:
@@ -66,74 +97,98 @@ def _hard_khot(order_scores: Tensor, k: int) -> Tensor:
     return torch.zeros_like(order_scores).scatter_(-1, order_scores.topk(k, dim=-1).indices, 1.0)
 
 
+def _rank_among(picked: Tensor, key: Tensor) -> Tensor:
+    """0 for the picked position with the smallest key in its row, 1 for the next, ...; -1 elsewhere."""
+    masked = torch.where(picked, key, torch.full_like(key, float("inf")))
+    order = masked.argsort(dim=-1, stable=True)
+    ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(key.shape[-1], device=key.device).expand_as(order))
+    return torch.where(picked, ranks, torch.full_like(ranks, -1))
+
+
+def _index_key(mask: Tensor) -> Tensor:
+    return torch.arange(mask.shape[-1], device=mask.device, dtype=torch.float).expand(mask.shape)
+
+
 def select(
     target_logits: Tensor,
     source_logits: Tensor,
     k: int,
-    selection: str,
+    cfg: GateConfig,
     *,
-    side: str = "high",
-    threshold: float = 0.5,
-    straight_through: bool = False,
-    tau: float = 0.9,
+    warm: bool,
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Return (target_mask (B, T), source_mask (B, Ts)): float k-hot masks with equal counts per row.
+) -> Selection:
+    """Pick up to k target positions per row and as many source tokens to put there.
 
-    With ``straight_through`` the masks carry gradients to the gate logits (warm phase).
+    ``warm``: the Gumbel straight-through phase (masks carry gradients to the gate logits).
     """
-    batch, n_target = target_logits.shape
+    n_target = target_logits.shape[1]
     k = max(0, min(k, n_target, source_logits.shape[1]))
-    if selection == "none" or k == 0:
-        return torch.zeros_like(target_logits), torch.zeros_like(source_logits)
-    if selection == "random":
-        rand_t = torch.rand(target_logits.shape, generator=generator, device=target_logits.device)
-        rand_s = torch.rand(source_logits.shape, generator=generator, device=source_logits.device)
-        return _hard_khot(rand_t, k), _hard_khot(rand_s, k)
-    if selection not in ("topk", "threshold"):
-        raise ValueError(f"gate.selection={selection!r} is invalid: allowed values are topk, threshold, random, none")
+    device = target_logits.device
+    if cfg.selection == "none" or k == 0:
+        t, s = torch.zeros_like(target_logits), torch.zeros_like(source_logits)
+        return Selection(t, s, t.long() - 1, s.long() - 1)
+    if cfg.selection == "random":
+        t = _hard_khot(torch.rand(target_logits.shape, generator=generator, device=device), k)
+        s = _hard_khot(torch.rand(source_logits.shape, generator=generator, device=device), k)
+        return Selection(t, s, _rank_among(t > 0.5, _index_key(t)), _rank_among(s > 0.5, _index_key(s)))
 
-    ranked = target_logits if side == "high" else -target_logits
-    if straight_through:
-        target_mask = subset_khot(ranked, k, tau, generator)
-        source_mask = subset_khot(source_logits, k, tau, generator)
+    if cfg.noise == "scores":
+        target_scores, source_scores = torch.sigmoid(target_logits), torch.sigmoid(source_logits)
     else:
-        target_mask = _hard_khot(ranked.detach(), k)
-        source_mask = _hard_khot(source_logits.detach(), k)
-    if selection == "threshold":
-        # Only tokens whose gate score exceeds t are replaceable; keep the count of source picks equal.
-        eligible = (torch.sigmoid(target_logits.detach()) > threshold).to(target_mask.dtype)
-        target_mask = target_mask * eligible
-        counts = target_mask.detach().sum(-1, keepdim=True)  # (B, 1) <= k
-        source_rank = _rank(source_logits.detach())
-        source_mask = source_mask * (source_rank < counts).to(source_mask.dtype)
-    return target_mask, source_mask
+        target_scores, source_scores = target_logits, source_logits
+    side = cfg.replace_warm if warm else cfg.replace_after
+    replace_rank = target_scores if side == "high" else -target_scores  # higher = replaced first
+    if warm:
+        if cfg.straight_through == "keep":  # official: a relaxed (T - k)-hot of the tokens to keep
+            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau,
+                                  gumbel(target_scores.shape, generator, device))
+            target = 1.0 - keep
+        else:
+            target, _ = subset_khot(replace_rank, k, cfg.tau, gumbel(target_scores.shape, generator, device))
+        source, source_strength = subset_khot(source_scores, k, cfg.tau, gumbel(source_scores.shape, generator, device))
+    else:
+        target = _hard_khot(replace_rank.detach(), k)
+        source, source_strength = _hard_khot(source_scores.detach(), k), source_scores.detach()
+
+    if cfg.selection == "threshold":
+        eligible = (torch.sigmoid(target_logits.detach()) > cfg.threshold).to(target.dtype)
+        target = target * eligible
+        count = (target.detach() > 0.5).sum(-1, keepdim=True)
+        best_first = _rank_among(source.detach() > 0.5, -source_strength)
+        source = source * (best_first < count).to(source.dtype)
+    elif cfg.selection != "topk":
+        raise ValueError(f"gate.selection={cfg.selection!r} is invalid: allowed values are topk, threshold, random, none")
+
+    picked_t, picked_s = target.detach() > 0.5, source.detach() > 0.5
+    if warm or cfg.pairing == "index":
+        return Selection(target, source, _rank_among(picked_t, _index_key(target)), _rank_among(picked_s, _index_key(source)))
+    # official after the warm phase: best source token onto the least-ranked of the picked targets
+    return Selection(target, source, _rank_among(picked_t, replace_rank.detach()),
+                     _rank_among(picked_s, -source_scores.detach()))
 
 
-def _rank(scores: Tensor) -> Tensor:
-    """0 for the highest score in each row, 1 for the next, ..."""
-    order = scores.argsort(dim=-1, descending=True)
-    return torch.empty_like(order).scatter_(-1, order, torch.arange(scores.shape[-1], device=scores.device).expand_as(order))
+def mix_tokens(target: Tensor, source: Tensor, sel: Selection, straight_through: str = "keep") -> Mix:
+    """Overwrite the selected target positions with their paired source tokens.
 
-
-def mix_tokens(target: Tensor, source: Tensor, target_mask: Tensor, source_mask: Tensor) -> Mix:
-    """Overwrite the selected target positions with the selected source tokens, both in index order.
-
-    Masks may carry straight-through gradients: the mixed tokens are ``target*(1-m_t) + src*m_t``
-    with source tokens scaled by their own mask values, as in the official code.
+    Source tokens are scaled by their (straight-through) mask. ``keep`` (official): replaced
+    positions hold only the source token and kept ones ``target * (1 - m)``, so the target mask's
+    gradient comes from kept tokens alone; ``blend``: ``target * (1 - m) + paired_source * m``
+    everywhere (zero where nothing is paired).
     """
-    hard_t = target_mask.detach() > 0.5
-    hard_s = source_mask.detach() > 0.5
-    slot_t = hard_t.long().cumsum(-1) - 1  # j-th replaced target position -> slot j
-    slot_s = hard_s.long().cumsum(-1) - 1
-    n_target = target.shape[1]
-    # Source tokens (scaled by their mask) moved into slot order; unselected ones go to a dump slot.
-    dump = torch.full_like(slot_s, n_target)
-    dest = torch.where(hard_s, slot_s.clamp(max=n_target - 1), dump)
-    slots = target.new_zeros(target.shape[0], n_target + 1, target.shape[2])
-    slots.scatter_(1, dest.unsqueeze(-1).expand(-1, -1, target.shape[2]), source * source_mask.unsqueeze(-1))
-    gathered = slots.gather(1, slot_t.clamp(min=0).unsqueeze(-1).expand(-1, -1, target.shape[2]))
-    m = target_mask.unsqueeze(-1)
-    tokens = target * (1.0 - m) + gathered * m
-    replaced = hard_t.to(target.dtype)
-    return Mix(tokens=tokens, replaced=replaced, lam=replaced.mean(-1))
+    batch, n_target, dim = target.shape
+    replaced = sel.target_slot >= 0
+    # Source tokens moved into slot order; unpaired ones go to a dump slot that nothing reads.
+    dest = torch.where(sel.source_slot >= 0, sel.source_slot, torch.full_like(sel.source_slot, n_target))
+    slots = target.new_zeros(batch, n_target + 1, dim)
+    slots = slots.scatter(1, dest.unsqueeze(-1).expand(-1, -1, dim), source * sel.source.unsqueeze(-1))
+    read = torch.where(replaced, sel.target_slot, torch.full_like(sel.target_slot, n_target))
+    paired = slots.gather(1, read.unsqueeze(-1).expand(-1, -1, dim)) * replaced.unsqueeze(-1)
+    m = sel.target.unsqueeze(-1)
+    kept = target * (1.0 - m)
+    if straight_through == "keep":
+        tokens = torch.where(replaced.unsqueeze(-1), paired, kept)
+    else:
+        tokens = kept + paired * m
+    flags = replaced.to(target.dtype)
+    return Mix(tokens=tokens, replaced=flags, lam=flags.mean(-1))

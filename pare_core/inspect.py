@@ -40,11 +40,10 @@ def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: 
     run.ctx.epoch = max((epoch if epoch is not None else run.epoch) - 1, 0)
     info = run.method.start_epoch(run.ctx)
     source = run.ctx.source.tokens[:1]
-    target_mask, _ = select(logits, model.gate(source), run.method.k, cfg.gate.selection,
-                            side=cfg.gate.replace_after, threshold=cfg.gate.threshold, generator=run.ctx.generator)
+    selection = select(logits, model.gate(source), run.method.k, cfg.gate, warm=False, generator=run.ctx.method_rng)
     return {
         "scores": torch.sigmoid(logits)[0].float().cpu().numpy(),
-        "replaced": target_mask[0].cpu().numpy() > 0.5,
+        "replaced": selection.target[0].cpu().numpy() > 0.5,
         "k": int(info["k"]),
         "epoch": run.ctx.epoch + 1,
         "selection": cfg.gate.selection,

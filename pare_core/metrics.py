@@ -40,25 +40,36 @@ def normalised_rmse(outputs: Tensor, targets: Tensor) -> Tensor:
     return (diff / targets.flatten(2).norm(dim=2)).mean()
 
 
+def _per_sample(values: Tensor) -> Tensor:
+    """Mean over every dimension but the batch one."""
+    return values.flatten(1).mean(dim=1) if values.ndim > 1 else values
+
+
 def _rel_l2_loss(outputs: Tensor, targets: Tensor) -> Tensor:
-    targets = targets.to(outputs.dtype)
     diff = (outputs - targets).flatten(1).norm(dim=1)
-    return (diff / targets.flatten(1).norm(dim=1).clamp_min(1e-12)).mean()
+    return diff / targets.flatten(1).norm(dim=1).clamp_min(1e-12)
 
 
-LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "ce": lambda out, y: F.cross_entropy(out.float(), y.long()),
-    "bce": lambda out, y: F.binary_cross_entropy_with_logits(out.float(), y.float()),
-    "mse": lambda out, y: F.mse_loss(out.float(), y.float()),
+# Per-sample losses, shape (B,): PaRe weights each mixed sample by whether anything was replaced.
+SAMPLE_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "ce": lambda out, y: F.cross_entropy(out.float(), y.long(), reduction="none"),
+    "bce": lambda out, y: _per_sample(F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none")),
+    "mse": lambda out, y: _per_sample(F.mse_loss(out.float(), y.float(), reduction="none")),
     "rel_l2": lambda out, y: _rel_l2_loss(out.float(), y.float()),
 }
 
 
+def sample_loss_fn(spec: TaskSpec) -> Callable[[Tensor, Tensor], Tensor]:
+    """The training loss of ``spec.loss`` (ce | bce | mse | rel_l2) per sample: ``loss(outputs, targets) -> (B,)``."""
+    if spec.loss not in SAMPLE_LOSSES:
+        raise ValueError(f"task {spec.name!r} has loss {spec.loss!r}: allowed values are {', '.join(SAMPLE_LOSSES)}")
+    return SAMPLE_LOSSES[spec.loss]
+
+
 def loss_fn(spec: TaskSpec) -> Callable[[Tensor, Tensor], Tensor]:
-    """The training loss of ``spec.loss`` (ce | bce | mse | rel_l2) as ``loss(outputs, targets) -> scalar``."""
-    if spec.loss not in LOSSES:
-        raise ValueError(f"task {spec.name!r} has loss {spec.loss!r}: allowed values are {', '.join(LOSSES)}")
-    return LOSSES[spec.loss]
+    """The training loss of ``spec.loss`` averaged over the batch: ``loss(outputs, targets) -> scalar``."""
+    per_sample = sample_loss_fn(spec)
+    return lambda outputs, targets: per_sample(outputs, targets).mean()
 
 
 def evaluate(spec: TaskSpec, outputs: Tensor, targets: Tensor) -> dict[str, float]:

@@ -9,19 +9,22 @@ the loop does not synchronise with the host inside an epoch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from pare_core.backbones import build_backbone
-from pare_core.config import TrialConfig
+from pare_core.config import TrialConfig, resolve
 from pare_core.embedders import plan_tokens
 from pare_core.methods import Method, TrainContext, build_aux, build_method
-from pare_core.metrics import evaluate, loss_fn
+from pare_core.methods.base import STAGE_STEPS
+from pare_core.metrics import evaluate, loss_fn, sample_loss_fn
 from pare_core.model import CrossModalModel, configure_trainable
 from pare_core.sources import load_source
 from pare_core.tasks import load_task
@@ -29,6 +32,15 @@ from pare_core.tasks.base import TaskData
 
 STATE_FILE = "state.pt"
 Report = Callable[[dict[str, Any], "Checkpointer"], None]
+# Independent random streams of one seed. Data order depends on the seed and epoch alone, the body's
+# dropout on the seed and step alone, so two arms with the same seed see the same batches and masks for
+# the whole run whatever their methods draw; each method draws from its own stream.
+DATA_STREAM, METHOD_STREAM, BODY_STREAM = 0, 1, 2
+
+
+def stream_seed(seed: int, stream: int, *position: int) -> int:
+    """A seed for ``stream`` at ``position`` (e.g. epoch), independent of every other stream and position."""
+    return int(np.random.SeedSequence([seed, stream, *position]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -49,7 +61,10 @@ class Checkpointer:
             "scheduler": run.scheduler.state_dict(),
             "epoch": run.epoch,
             "rng_torch": torch.get_rng_state(),
-            "rng_generator": run.ctx.generator.get_state(),
+            "rng_method": run.ctx.method_rng.get_state(),
+            "method": run.method.state_dict(),
+            "stage_steps": run.stage_steps,
+            "wall_s": run.wall_s(),
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -94,9 +109,12 @@ class _Run:
         self.cfg = cfg
         self.device = resolve_device(cfg.runtime.device)
         self.resumed = resume is not None
+        self.started = time.perf_counter()
+        self.wall_offset = 0.0  # wall time of the run before a resume
         torch.manual_seed(cfg.seed)
         self.data: TaskData = load_task(cfg.task, cfg.seed)
         spec = self.data.spec
+        self.cfg = cfg = resolve(cfg, spec.kind, spec.layout)
         self.method: Method = build_method(cfg, spec)
         backbone = build_backbone(cfg.backbone, pretrained=self.method.pretrained)
         plan = plan_tokens(spec.layout, spec.input_shape, cfg.task.tokens or spec.default_tokens)
@@ -106,10 +124,11 @@ class _Run:
             source = load_source(backbone, cfg.source, cfg.source.tokens or plan.n_tokens, seed=cfg.seed,
                                  grid=plan.grid if backbone.spatial and not cfg.source.tokens else None)
             source = dataclasses.replace(source, tokens=source.tokens.to(self.device), labels=source.labels.to(self.device))
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(cfg.seed)
+        method_rng = torch.Generator(device=self.device)
+        method_rng.manual_seed(stream_seed(cfg.seed, METHOD_STREAM))
         x_train, y_train = (torch.as_tensor(a).to(self.device) for a in (self.data.x_train, self.data.y_train))
-        self.ctx = TrainContext(cfg, spec, self.model, self.device, generator, loss_fn(spec), x_train, y_train, source)
+        self.ctx = TrainContext(cfg, spec, self.model, self.device, method_rng, loss_fn(spec), sample_loss_fn(spec),
+                                x_train, y_train, source)
         self.method.setup(self.ctx)
         self.aux = build_aux(cfg, spec)
         self.aux.setup(self.ctx)
@@ -117,6 +136,7 @@ class _Run:
         self.stage_metrics: dict[str, float] = {}
         if not self.resumed:
             self.stage_metrics = self.method.before_training(self.ctx)
+        self.stage_steps = int(self.stage_metrics.get(STAGE_STEPS, 0))
         self.optimizer = torch.optim.AdamW(configure_trainable(self.model, cfg))
         n_train = len(x_train)
         self.steps_per_epoch = cfg.train.steps_per_epoch or math.ceil(n_train / cfg.train.batch_size)
@@ -135,7 +155,11 @@ class _Run:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
         torch.set_rng_state(state["rng_torch"])
-        self.ctx.generator.set_state(state["rng_generator"])
+        self.ctx.method_rng.set_state(state["rng_method"])
+        self.method.load_state_dict(state["method"])
+        self.stage_steps = int(state["stage_steps"])
+        self.wall_offset = float(state["wall_s"])
+        self.started = time.perf_counter()
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
@@ -149,11 +173,14 @@ class _Run:
                 raise RuntimeError(f"injected failure at epoch {self.epoch + 1} (runtime.fail_at_epoch)")
             metrics = self._train_epoch()
             self.epoch += 1
+            metrics.update(self.method.end_epoch(self.ctx))
             metrics.update(self._evaluate("val", self.data.x_val, self.data.y_val))
             if self.epoch == 1:
                 metrics.update(self.stage_metrics)
             if self.epoch == cfg.train.epochs:
                 metrics.update(self._final_metrics())
+            metrics["optimizer_steps"] = self.stage_steps + self.epoch * self.steps_per_epoch
+            metrics["wall_s"] = self.wall_s()
             if report is not None:
                 report(metrics, checkpointer)
         return metrics
@@ -165,6 +192,8 @@ class _Run:
         model.train()
         batch = cfg.train.batch_size
         order = self._batch_order(self.steps_per_epoch * batch)
+        order_hash = int.from_bytes(hashlib.blake2b(order.numpy().tobytes(), digest_size=6).digest(), "big")
+        order = order.to(self.device)
         sums: dict[str, torch.Tensor] = {}
         loss_sum = torch.zeros((), device=self.device)
         first_bad = torch.full((), -1, device=self.device, dtype=torch.long)
@@ -172,6 +201,7 @@ class _Run:
         start = time.perf_counter()
         for step in range(self.steps_per_epoch):
             idx = order[step * batch:(step + 1) * batch]
+            torch.manual_seed(stream_seed(cfg.seed, BODY_STREAM, self.epoch, step))  # dropout masks
             with autocast:
                 out = self.method.training_loss(ctx, ctx.x_train[idx], ctx.y_train[idx])
                 aux_loss = self.aux.loss(ctx, out.features, ctx.y_train[idx])
@@ -192,8 +222,9 @@ class _Run:
             raise NonFiniteLossError(f"non-finite training loss at epoch {self.epoch + 1}, step {bad_step + 1} "
                                      f"(global step {self.epoch * self.steps_per_epoch + bad_step + 1})")
         train_s = time.perf_counter() - start
+        # batch_order_hash: a fingerprint of the epoch's batches; arms paired by seed share it.
         metrics = {"epoch": self.epoch + 1, "train_loss": float(loss_sum) / self.steps_per_epoch,
-                   "ratio": 0.0, "k": 0.0, "gate_mean": float("nan"), "gate_selected_frac": 0.0}
+                   "batch_order_hash": order_hash}
         metrics.update(epoch_info)
         metrics.update({key: float(value) / self.steps_per_epoch for key, value in sums.items()})
         metrics["samples_per_s"] = self.steps_per_epoch * batch / train_s
@@ -202,10 +233,18 @@ class _Run:
         return metrics
 
     def _batch_order(self, n_samples: int) -> torch.Tensor:
-        """Concatenated random permutations: every batch is full, every sample is seen once per pass."""
+        """Concatenated random permutations: every batch is full, every sample is seen once per pass.
+
+        Drawn on the CPU from the seed and epoch alone (the data stream), so it is the same in every
+        arm and on every device, and a resumed run needs no state to continue it."""
         n = len(self.ctx.x_train)
-        perms = [torch.randperm(n, generator=self.ctx.generator, device=self.device) for _ in range(math.ceil(n_samples / n))]
+        rng = torch.Generator().manual_seed(stream_seed(self.cfg.seed, DATA_STREAM, self.epoch))
+        perms = [torch.randperm(n, generator=rng) for _ in range(math.ceil(n_samples / n))]
         return torch.cat(perms)[:n_samples]
+
+    def wall_s(self) -> float:
+        """Wall-clock seconds of the run so far, set-up and stages included, across resumes."""
+        return self.wall_offset + time.perf_counter() - self.started
 
     @torch.no_grad()
     def predict(self, x) -> torch.Tensor:

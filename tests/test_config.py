@@ -22,8 +22,8 @@ def test_defaults_are_the_papers():
 
 
 def test_string_values_from_the_command_line_are_typed():
-    cfg = TrialConfig.from_flat({"runtime.bf16": "false", "train.lr": "3e-4", "gate.warm_epochs": "2"})
-    assert cfg.runtime.bf16 is False and cfg.train.lr == 3e-4 and cfg.gate.warm_epochs == 2
+    cfg = TrialConfig.from_flat({"runtime.bf16": "false", "train.lr": "3e-4", "gate.warm_frac": "0.25"})
+    assert cfg.runtime.bf16 is False and cfg.train.lr == 3e-4 and cfg.gate.warm_frac == 0.25
 
 
 @pytest.mark.parametrize(

@@ -1,82 +1,149 @@
 """Gate selection semantics and the mixing operation (pure tensor code, no backbone)."""
 
+import itertools
+
+import pytest
 import torch
 
-from pare_core.gate import GatingNetwork, mix_tokens, select, subset_khot
+from pare_core.config import GateConfig
+from pare_core.gate import GatingNetwork, Selection, gumbel, mix_tokens, select, subset_khot
+
+SELECTIONS = ("topk", "threshold", "random", "none")
 
 
-def _logits(batch=4, tokens=10, seed=0):
+def _logits(batch=4, tokens=10, seed=0, scale=1.0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, tokens, generator=g), torch.randn(batch, tokens + 2, generator=g)
+    return scale * torch.randn(batch, tokens, generator=g), scale * torch.randn(batch, tokens + 2, generator=g)
+
+
+def _gate(**keys) -> GateConfig:
+    return GateConfig(**keys)
 
 
 def test_topk_replaces_exactly_k_highest_or_lowest():
     target, source = _logits()
     for side in ("high", "low"):
-        mt, ms = select(target, source, 3, "topk", side=side)
-        assert torch.equal(mt.sum(-1), torch.full((4,), 3.0))
-        assert torch.equal(ms.sum(-1), torch.full((4,), 3.0))
+        sel = select(target, source, 3, _gate(replace_after=side), warm=False)
+        assert torch.equal(sel.target.sum(-1), torch.full((4,), 3.0))
+        assert torch.equal(sel.source.sum(-1), torch.full((4,), 3.0))
         ranked = target if side == "high" else -target
         expected = ranked.topk(3, dim=-1).indices.sort(-1).values
-        assert torch.equal(mt.nonzero()[:, 1].view(4, 3), expected)
-        assert torch.equal(ms.nonzero()[:, 1].view(4, 3), source.topk(3, dim=-1).indices.sort(-1).values)
+        assert torch.equal(sel.target.nonzero()[:, 1].view(4, 3), expected)
+        assert torch.equal(sel.source.nonzero()[:, 1].view(4, 3), source.topk(3, dim=-1).indices.sort(-1).values)
 
 
-def test_threshold_replaces_only_tokens_above_t_and_at_most_k():
-    target, source = _logits(batch=64)
-    t = 0.6
-    mt, ms = select(target, source, 4, "threshold", side="high", threshold=t)
-    scores = torch.sigmoid(target)
-    assert torch.all(scores[mt.bool()] > t)
-    counts = mt.sum(-1)
-    assert counts.max() <= 4
-    assert torch.equal(counts, torch.minimum((scores > t).sum(-1).float(), torch.tensor(4.0)))
-    assert torch.equal(ms.sum(-1), counts)  # one source token per replaced target token
-    assert (counts < 4).any() and (counts > 0).any()  # the threshold bites in some rows, not all
+@pytest.mark.parametrize("selection,warm,form", list(itertools.product(SELECTIONS, (True, False), ("keep", "blend"))))
+def test_every_replaced_position_gets_exactly_one_source_token(selection, warm, form):
+    """Defect 1 of the fidelity audit: threshold selection in the warm phase wrote zero vectors."""
+    target_logits, source_logits = _logits(batch=64, tokens=8, seed=5, scale=2.0)
+    cfg = _gate(selection=selection, threshold=0.5, straight_through=form)
+    sel = select(target_logits, source_logits, 3, cfg, warm=warm, generator=torch.Generator().manual_seed(1))
+    replaced = sel.target_slot >= 0
+    assert torch.equal(replaced, sel.target.detach() > 0.5)
+    assert torch.equal(sel.source_slot >= 0, sel.source.detach() > 0.5)
+    counts = replaced.sum(-1)
+    assert torch.equal(counts, (sel.source_slot >= 0).sum(-1))
+    for row in range(64):  # slots 0..c-1 on both sides, each once
+        c = int(counts[row])
+        assert sorted(sel.target_slot[row][replaced[row]].tolist()) == list(range(c))
+        assert sorted(sel.source_slot[row][sel.source_slot[row] >= 0].tolist()) == list(range(c))
+    # Mixing with distinct non-zero tokens: every replaced position holds one of the row's source tokens.
+    dim = 4
+    target_tokens = torch.randn(64, 8, dim) + 10.0
+    source_tokens = -10.0 - torch.rand(64, 10, dim)
+    mix = mix_tokens(target_tokens, source_tokens, sel, form)
+    assert torch.all(mix.tokens.abs().sum(-1) > 1.0)  # no zero vectors anywhere
+    assert torch.equal(mix.replaced.bool(), replaced)
+    assert torch.all(mix.tokens[replaced] < -9.0) and torch.all(mix.tokens[~replaced] > 0.0)
+    assert torch.allclose(mix.lam, counts.float() / 8)
+    if selection == "threshold":
+        assert (counts < 3).any() and (counts > 0).any()  # the threshold bites in some rows, not all
+        assert torch.all(torch.sigmoid(target_logits)[replaced] > 0.5)
+    if selection == "none":
+        assert counts.sum() == 0
+
+
+def test_after_warm_pairing_is_best_source_onto_lowest_picked_target():
+    """Official mixup_embedding_gate_ori: source top-k (descending) onto argsort(target)[-k:] (ascending)."""
+    target = torch.tensor([[0.1, 0.9, 0.5, 0.7, 0.2]]).logit()
+    source = torch.tensor([[0.3, 0.8, 0.6, 0.1]]).logit()
+    sel = select(target, source, 3, _gate(), warm=False)
+    tokens_t = torch.arange(5.0).view(1, 5, 1)
+    tokens_s = 100 + torch.arange(4.0).view(1, 4, 1)
+    mix = mix_tokens(tokens_t, tokens_s, sel)
+    # targets 2 (0.5), 3 (0.7), 1 (0.9) in ascending score get sources 1 (0.8), 2 (0.6), 0 (0.3)
+    assert mix.tokens[0, :, 0].tolist() == [0, 100, 101, 102, 4]
+    by_index = mix_tokens(tokens_t, tokens_s, select(target, source, 3, _gate(pairing="index"), warm=False))
+    assert by_index.tokens[0, :, 0].tolist() == [0, 100, 101, 102, 4]  # index order: sources 0, 1, 2 onto 1, 2, 3
 
 
 def test_random_ignores_scores():
     target, source = _logits(batch=256)
-    g = torch.Generator().manual_seed(1)
-    mt, ms = select(target, source, 3, "random", generator=g)
-    assert torch.equal(mt.sum(-1), torch.full((256,), 3.0))
-    # With random selection the replaced tokens are no better than average by gate score;
-    # with topk they are the best ones.
-    random_mean = target[mt.bool()].mean()
-    topk_mask, _ = select(target, source, 3, "topk")
-    assert abs(random_mean) < 0.25 < target[topk_mask.bool()].mean()
-    # Independence: flipping the scores does not change a random draw with the same generator state.
+    sel = select(target, source, 3, _gate(selection="random"), warm=False, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(sel.target.sum(-1), torch.full((256,), 3.0))
+    random_mean = target[sel.target.bool()].mean()
+    topk = select(target, source, 3, _gate(), warm=False)
+    assert abs(random_mean) < 0.25 < target[topk.target.bool()].mean()
     g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
-    assert torch.equal(select(target, source, 3, "random", generator=g1)[0], select(-target, -source, 3, "random", generator=g2)[0])
+    flipped = select(-target, -source, 3, _gate(selection="random"), warm=False, generator=g2)
+    assert torch.equal(select(target, source, 3, _gate(selection="random"), warm=False, generator=g1).target, flipped.target)
 
 
-def test_none_replaces_nothing():
-    target, source = _logits()
-    mt, ms = select(target, source, 5, "none")
-    assert mt.sum() == 0 and ms.sum() == 0
+def test_noise_on_scores_makes_the_warm_pick_near_random():
+    """Official SubsetOperator adds Gumbel noise to sigmoid scores in [0, 1]; on logits the pick follows them."""
+    target, source = _logits(batch=2000, tokens=8, seed=123, scale=4.0)  # seed unlike the noise generator's
+    top3 = torch.zeros_like(target).scatter_(-1, (-target).topk(3, dim=-1).indices, 1.0)  # lowest 3: replaced warm
+    overlap = {}
+    for noise in ("scores", "logits"):
+        sel = select(target, source, 3, _gate(noise=noise), warm=True, generator=torch.Generator().manual_seed(0))
+        overlap[noise] = float((sel.target.detach() * top3).sum() / top3.sum())
+    assert overlap["scores"] < 0.6 < 0.8 < overlap["logits"]  # random would be 3/8
 
 
-def test_mix_places_selected_source_tokens_in_index_order():
-    target = torch.arange(6, dtype=torch.float).view(1, 6, 1).repeat(1, 1, 2)
-    source = 100 + torch.arange(5, dtype=torch.float).view(1, 5, 1).repeat(1, 1, 2)
-    mt = torch.tensor([[0, 1, 0, 0, 1, 0.0]])
-    ms = torch.tensor([[0, 0, 1, 1, 0.0]])
-    mix = mix_tokens(target, source, mt, ms)
-    assert mix.tokens[0, :, 0].tolist() == [0, 102, 2, 3, 103, 5]
-    assert mix.replaced.tolist() == [[0, 1, 0, 0, 1, 0]]
-    assert torch.allclose(mix.lam, torch.tensor([2 / 6]))
+def test_keep_form_gives_the_target_mask_gradient_only_through_kept_tokens():
+    torch.manual_seed(0)
+    target_tokens, source_tokens = torch.randn(3, 6, 8), torch.randn(3, 7, 8)
+    grads = {}
+    for form in ("keep", "blend"):
+        logits = torch.randn(3, 6, requires_grad=True)
+        sel = select(logits, torch.randn(3, 7), 2, _gate(straight_through=form), warm=True,
+                     generator=torch.Generator().manual_seed(0))
+        assert set(sel.target.detach().unique().tolist()) <= {0.0, 1.0}
+        sel.target.retain_grad()
+        mix_tokens(target_tokens, source_tokens, sel, form).tokens.pow(2).sum().backward()
+        grads[form] = (sel.target.grad, sel.target_slot >= 0)
+    keep_grad, replaced = grads["keep"]
+    assert torch.all(keep_grad[replaced] == 0) and keep_grad[~replaced].abs().sum() > 0
+    blend_grad, replaced = grads["blend"]
+    assert blend_grad[replaced].abs().sum() > 0
 
 
-def test_straight_through_reaches_the_gate_and_is_hard_forward():
+def test_straight_through_reaches_the_gate():
     torch.manual_seed(0)
     gate = GatingNetwork(8)
     target, source = torch.randn(3, 6, 8), torch.randn(3, 7, 8)
-    mt, ms = select(gate(target), gate(source), 2, "topk", side="low", straight_through=True, generator=torch.Generator().manual_seed(0))
-    assert set(mt.detach().unique().tolist()) <= {0.0, 1.0} and torch.equal(mt.detach().sum(-1), torch.full((3,), 2.0))
-    mix_tokens(target, source, mt, ms).tokens.pow(2).sum().backward()
-    assert gate.proj.weight.grad is not None and gate.proj.weight.grad.abs().sum() > 0
+    for form in ("keep", "blend"):
+        gate.zero_grad()
+        sel = select(gate(target), gate(source), 2, _gate(straight_through=form), warm=True,
+                     generator=torch.Generator().manual_seed(0))
+        mix_tokens(target, source, sel, form).tokens.pow(2).sum().backward()
+        assert gate.proj.weight.grad is not None and gate.proj.weight.grad.abs().sum() > 0
+
+
+def test_hard_phase_gives_the_gate_no_gradient():
+    gate = GatingNetwork(8)
+    target, source = torch.randn(3, 6, 8), torch.randn(3, 7, 8)
+    sel = select(gate(target), gate(source), 2, _gate(), warm=False)
+    assert not sel.target.requires_grad and not sel.source.requires_grad
 
 
 def test_subset_khot_counts():
-    khot = subset_khot(torch.randn(5, 9), 4, 0.9, torch.Generator().manual_seed(0))
+    scores = torch.randn(5, 9)
+    khot, soft = subset_khot(scores, 4, 0.9, gumbel(scores.shape, torch.Generator().manual_seed(0), scores.device))
     assert torch.equal(khot.detach().sum(-1), torch.full((5,), 4.0))
+    assert torch.allclose(soft.sum(-1), torch.full((5,), 4.0), atol=1e-5)
+
+
+def test_empty_selection_has_no_slots():
+    sel = select(*_logits(), 0, _gate(), warm=True)
+    assert isinstance(sel, Selection) and (sel.target_slot < 0).all() and (sel.source_slot < 0).all()

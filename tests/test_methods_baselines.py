@@ -12,8 +12,8 @@ import math
 import pytest
 import torch
 
-from pare_core.config import TrialConfig
-from pare_core.methods.align import align_epochs, align_lr, distance, otdd_distance, target_groups
+from pare_core.config import TrialConfig, resolve
+from pare_core.methods.align import distance, otdd_distance, target_groups
 from pare_core.methods.lsg import LabelGraph, LsgAux, label_embeddings, normalized_adjacency
 from pare_core.tasks import task_spec
 from pare_core.train import fit
@@ -101,12 +101,16 @@ def test_orca_without_alignment_epochs_is_refused_before_training():
         TrialConfig.from_flat({**TINY, "method": "orca", "align.epochs": 0})
 
 
+def _resolved_align(flat: dict) -> tuple[int, float]:
+    cfg = resolve(TrialConfig.from_flat(flat), kind="classification", layout="2d")
+    return cfg.align.epochs, cfg.align.lr
+
+
 def test_alignment_defaults_follow_the_official_code():
-    orca, pare = (TrialConfig.from_flat({"method": m}) for m in ("orca", "pare"))
-    assert (align_epochs(orca), align_epochs(pare)) == (60, 0)  # no stage before PaRe unless asked for
-    assert align_lr(orca) == pytest.approx(10 * orca.train.lr)
-    assert align_lr(TrialConfig.from_flat({"train.lr": 3e-3})) == pytest.approx(3e-3)
-    assert align_lr(TrialConfig.from_flat({"align.lr": 5e-4})) == 5e-4
+    assert _resolved_align({"method": "orca"}) == (60, pytest.approx(10 * TrialConfig().train.lr))
+    assert _resolved_align({"method": "pare"})[0] == 0  # no stage before PaRe unless asked for
+    assert _resolved_align({"train.lr": 3e-3})[1] == pytest.approx(3e-3)
+    assert _resolved_align({"align.lr": 5e-4})[1] == 5e-4
 
 
 # -- the stages on real data, each method end to end on two tasks of different modalities ----------

@@ -4,34 +4,31 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from pare_core.config import TrialConfig
-from pare_core.methods.pare import joint_soft_label_loss, mixed_loss
+from pare_core.methods.pare import joint_soft_label_loss
 from pare_core.train import NonFiniteLossError, fit, load_checkpoint
 
-REQUIRED = {"epoch", "train_loss", "val_error", "val_accuracy", "ratio", "k", "gate_mean",
-            "gate_selected_frac", "samples_per_s", "epoch_s"}
+REQUIRED = {"epoch", "train_loss", "val_error", "val_accuracy", "samples_per_s", "epoch_s", "optimizer_steps",
+            "wall_s", "batch_order_hash"}
+PARE_METRICS = {"ratio", "k", "gate_mean", "gate_selected_frac", "gate_score_std", "gate_score_range", "gate_rank_tau"}
 TINY = {"task.n_train": 160, "train.epochs": 2, "train.steps_per_epoch": 3, "train.batch_size": 16,
         "source.size": 200, "runtime.threads": 2}
 
 
-def test_mixed_loss_matches_hand_computation():
-    logits = torch.tensor([[2.0, 0.0, -1.0]])
+def test_joint_soft_label_loss_matches_hand_computation():
     mix_logits = torch.tensor([[0.5, 1.5, 0.0]])
     src_logits = torch.tensor([[0.0, 3.0]])
-    y, y_src, lam, w = torch.tensor([0]), torch.tensor([1]), 0.25, 0.1
+    y, y_src, lam = torch.tensor([0]), torch.tensor([1]), torch.tensor([0.25])
 
     def ce(row, label):  # -log softmax, written out
         return -(row[label] - math.log(sum(math.exp(v) for v in row)))
 
-    expected = ce([2.0, 0.0, -1.0], 0) + w * ((1 - lam) * ce([0.5, 1.5, 0.0], 0) + lam * ce([0.0, 3.0], 1))
-    got = mixed_loss(F.cross_entropy(logits, y), F.cross_entropy(mix_logits, y), F.cross_entropy(src_logits, y_src), lam, w)
-    assert got.item() == pytest.approx(expected, rel=1e-6)
     # multilabel: one 5-way soft label, 0.75 on target class 0 and 0.25 on source class 1 (index 3+1)
     joint = [0.5, 1.5, 0.0, 0.0, 3.0]
-    expected_joint = (1 - lam) * ce(joint, 0) + lam * ce(joint, 4)
-    assert joint_soft_label_loss(mix_logits, src_logits, y, y_src, lam).item() == pytest.approx(expected_joint, rel=1e-6)
+    expected_joint = (1 - 0.25) * ce(joint, 0) + 0.25 * ce(joint, 4)
+    got = joint_soft_label_loss(mix_logits, src_logits, y, y_src, lam)
+    assert got.shape == (1,) and got.item() == pytest.approx(expected_joint, rel=1e-6)
 
 
 def test_every_epoch_reports_the_required_metrics_and_test_once():
@@ -39,14 +36,17 @@ def test_every_epoch_reports_the_required_metrics_and_test_once():
     final = fit(TrialConfig.from_flat({**TINY, "method": "pare"}), lambda m, _ckpt: reports.append(dict(m)))
     assert [r["epoch"] for r in reports] == [1, 2]
     for r in reports:
-        assert REQUIRED <= set(r), REQUIRED - set(r)
+        assert REQUIRED | PARE_METRICS <= set(r), (REQUIRED | PARE_METRICS) - set(r)
+    assert [r["optimizer_steps"] for r in reports] == [3, 6]
+    assert math.isnan(reports[0]["gate_rank_tau"]) and -1 <= reports[1]["gate_rank_tau"] <= 1
+    assert 0 < reports[1]["gate_score_std"] < reports[1]["gate_score_range"] <= 1
     assert "test_error" not in reports[0] and "test_error" in reports[1] and final == reports[1]
     assert {"baseline/majority", "baseline/logreg", "baseline/1nn"} <= set(final)
     assert reports[0]["k"] > reports[1]["k"] and reports[0]["gate_selected_frac"] > 0
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
-    cfg = TrialConfig.from_flat({**TINY, "method": "pare", "gate.warm_epochs": 1})
+    cfg = TrialConfig.from_flat({**TINY, "method": "pare", "gate.warm_frac": 0.5})
     straight = []
     fit(cfg, lambda m, ckpt: straight.append(dict(m)))
     saved = []
@@ -60,7 +60,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     resumed = []
     fit(cfg, lambda m, ckpt: resumed.append(dict(m)), resume=tmp_path)
     assert [r["epoch"] for r in resumed] == [2]
-    for key in ("train_loss", "val_error", "gate_mean", "gate_selected_frac", "test_error"):
+    for key in ("train_loss", "val_error", "gate_mean", "gate_selected_frac", "gate_rank_tau", "test_error",
+                "optimizer_steps", "batch_order_hash"):
         assert resumed[0][key] == pytest.approx(straight[1][key], abs=1e-6), key
 
 

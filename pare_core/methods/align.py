@@ -40,8 +40,7 @@ import ot
 import torch
 from torch import Tensor
 
-from pare_core.config import AUTO, TrialConfig, resolve_align_epochs
-from pare_core.methods.base import TrainContext
+from pare_core.methods.base import STAGE_STEPS, TrainContext
 
 MMD_KERNELS = 5  # official MMD_loss(kernel_num=5, kernel_mul=2.0)
 MMD_MUL = 2.0
@@ -147,18 +146,6 @@ def _sample(groups: list[Tensor], max_samples: int, generator: torch.Generator) 
     return out
 
 
-def align_epochs(cfg: TrialConfig) -> int:
-    """``align.epochs``, with AUTO resolved (:func:`pare_core.config.resolve_align_epochs`)."""
-    return resolve_align_epochs(cfg.method, cfg.align.epochs)
-
-
-def align_lr(cfg: TrialConfig) -> float:
-    """``align.lr``, with AUTO resolved by the official rule: 10 x the task lr when it is <= 1e-3."""
-    if cfg.align.lr != AUTO:
-        return cfg.align.lr
-    return 10 * cfg.train.lr if cfg.train.lr <= 1e-3 else cfg.train.lr
-
-
 def align_embedder(ctx: TrainContext) -> dict[str, float]:
     """Run ``align.epochs`` epochs of alignment on ``ctx.model.embedder``.
 
@@ -167,7 +154,7 @@ def align_embedder(ctx: TrainContext) -> dict[str, float]:
     plus ``align/s``, the stage's wall time, and the resolved ``align/epochs`` and ``align/lr``.
     """
     cfg = ctx.cfg.align
-    epochs, lr = align_epochs(ctx.cfg), align_lr(ctx.cfg)
+    epochs, lr = cfg.epochs, cfg.lr  # AUTO already resolved (pare_core.config.resolve)
     if ctx.source is None:
         raise ValueError(f"align.epochs={epochs} needs source data, but method={ctx.cfg.method!r} loads none")
     start = time.perf_counter()
@@ -188,10 +175,10 @@ def align_embedder(ctx: TrainContext) -> dict[str, float]:
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(LR_MILESTONES), gamma=LR_GAMMA)
     for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
-        for loss in _group_losses(ctx, src_x, _sample(groups, cfg.max_samples, ctx.generator), weights, ctx.generator):
+        for loss in _group_losses(ctx, src_x, _sample(groups, cfg.max_samples, ctx.method_rng), weights, ctx.method_rng):
             loss.backward()  # per group: one group's graph in memory at a time
         optimizer.step()
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return {"align/before": before, "align/after": measure(), "align/s": time.perf_counter() - start,
-            "align/epochs": float(epochs), "align/lr": lr}
+            "align/epochs": float(epochs), "align/lr": lr, STAGE_STEPS: float(epochs)}  # one step per epoch

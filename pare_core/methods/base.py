@@ -23,13 +23,13 @@ class TrainContext:
     spec: TaskSpec
     model: CrossModalModel
     device: torch.device
-    generator: torch.Generator  # all training-time sampling (batches, source picks, Gumbel noise)
-    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    method_rng: torch.Generator  # the method's own draws (source picks, Gumbel noise, random positions)
+    loss_fn: Callable[[Tensor, Tensor], Tensor]  # the task loss, averaged over the batch
+    sample_loss_fn: Callable[[Tensor, Tensor], Tensor]  # the task loss of each sample, (B,)
     x_train: Tensor
     y_train: Tensor
     source: SourceData | None = None
     epoch: int = 0  # 0-based epoch being trained
-    extras: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -39,10 +39,12 @@ class StepOut:
     stats: dict[str, Tensor] = field(default_factory=dict)  # per-step scalars averaged per epoch
 
 
+STAGE_STEPS = "stage/steps"  # supervised optimiser steps a stage before fine-tuning took (budget accounting)
+
+
 class Method:
     """Plain fine-tuning of the pretrained model; subclasses change the loss or add a stage."""
 
-    name = "finetune"
     pretrained = True  # scratch: same architecture, random init
     needs_source = False  # PaRe/ORCA/MoNA use labelled source-modality data
 
@@ -59,6 +61,17 @@ class Method:
     def start_epoch(self, ctx: TrainContext) -> dict[str, float]:
         """Per-epoch state (e.g. the curriculum's ratio and k), reported with the epoch's metrics."""
         return {}
+
+    def end_epoch(self, ctx: TrainContext) -> dict[str, float]:
+        """Metrics measured after an epoch's last step (e.g. how the gate's scores moved)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """State kept across epochs outside the model (checkpointed with it)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
     def training_loss(self, ctx: TrainContext, x: Tensor, y: Tensor) -> StepOut:
         features = ctx.model.encode(ctx.model.embed(x))

@@ -35,7 +35,7 @@ algorithm below is this module's reading of it. Every choice, and why:
 6. **Determinism / noise**: the stage runs in eval mode (no dropout), so the reported
    ``mona/outer_before`` / ``mona/outer_after`` are the outer objective on one fixed draw of
    support, query and source batches, before and after the meta steps (after warm-up), and are
-   comparable. Batches use ``ctx.generator``.
+   comparable. Batches use ``ctx.method_rng``.
 7. **Cost**: one outer step = (inner_steps + 1) target passes + one source pass through the body,
    with a double backward; the defaults (5 outer steps, batch ``train.batch_size``) take seconds on
    a CPU with MiniLM.
@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from pare_core.methods.base import Method, TrainContext
+from pare_core.methods.base import STAGE_STEPS, Method, TrainContext
 from pare_core.model import configure_trainable
 
 # Ridge penalty of the source classifier: the P(Y|X) to keep should be calibrated, not memorised. Held-out
@@ -63,7 +63,6 @@ BODY, HEAD = "backbone.", "head."
 
 
 class MonaMethod(Method):
-    name = "mona"
     needs_source = True  # the knowledge term is measured on labelled source data
 
     def before_training(self, ctx: TrainContext) -> dict[str, float]:
@@ -84,8 +83,8 @@ class _Batch:
 
 def _draw(ctx: TrainContext) -> _Batch:
     n, b = len(ctx.x_train), ctx.cfg.train.batch_size
-    support, query = (torch.randint(n, (b,), generator=ctx.generator, device=ctx.device) for _ in range(2))
-    src = torch.randint(len(ctx.source.labels), (b,), generator=ctx.generator, device=ctx.device)
+    support, query = (torch.randint(n, (b,), generator=ctx.method_rng, device=ctx.device) for _ in range(2))
+    src = torch.randint(len(ctx.source.labels), (b,), generator=ctx.method_rng, device=ctx.device)
     return _Batch(ctx.x_train[support], ctx.y_train[support], ctx.x_train[query], ctx.y_train[query],
                   ctx.source.tokens[src], ctx.source.labels[src])
 
@@ -173,7 +172,8 @@ def meta_align(ctx: TrainContext) -> dict[str, float]:
     after = [v.item() for v in outer_objective(ctx, params, classifier, fixed, create_graph=False)]
     optimizer.zero_grad(set_to_none=True)
     model.train(was_training)
-    metrics = {"mona/s": time.perf_counter() - start}
+    # Warm-up and outer steps are supervised optimiser steps on target labels: charged to the budget.
+    metrics = {"mona/s": time.perf_counter() - start, STAGE_STEPS: float(cfg.warmup_steps + cfg.epochs)}
     for when, values in (("before", before), ("after", after)):
         metrics.update({f"mona/{name}_{when}": v for name, v in zip(("outer", "target", "source"), values)})
     return metrics

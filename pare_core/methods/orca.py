@@ -13,7 +13,6 @@ from pare_core.methods.base import Method, TrainContext
 
 
 class OrcaMethod(Method):
-    name = "orca"
     needs_source = True  # alignment targets are source-modality features
 
     def before_training(self, ctx: TrainContext) -> dict[str, float]:
