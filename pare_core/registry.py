@@ -18,6 +18,7 @@ METHODS: dict[str, str] = {
 
 BACKBONES: dict[str, str] = {
     "minilm": "pare_core.backbones:build_minilm",
+    "mpnet": "pare_core.backbones:build_mpnet",
     "efficientnet_lite0": "pare_core.backbones:build_efficientnet_lite0",
     "swin_base": "pare_core.backbones:build_swin_base",
     "roberta_base": "pare_core.backbones:build_roberta_base",
