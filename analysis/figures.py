@@ -4,7 +4,10 @@ What applies is decided from the results folder alone: ablation charts need swep
 sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
 figures need a searcher (Optuna) sweep, the gate figure needs PaRe checkpoints and
 ``pare_core.inspect.gate_map``. Whatever is skipped is listed with the reason, in the output and in
-``index.md``, which shows every table and figure on one page.
+``index.md``, which shows every table and figure on one page. One exception: the gate-learning figure
+needs the per-epoch gate statistics PaRe trials report (``gate_score_std``, ``gate_score_range``,
+``gate_rank_tau``); results without them (no PaRe trial, or written before they were reported) have
+nothing to show there, and it is left out without a note.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import pandas as pd
 
 from analysis import plots, tables, tuning
 from analysis.load import CONFIG, Results, load
-from analysis.stats import arm_stats, parse_control
+from analysis.stats import arm_stats, curve_stats, parse_control
 
 GATE_SELECTIONS = ("topk", "threshold", "random")  # selections that replace tokens (``none`` replaces nothing)
 MAX_GATE_FIGURES = 6
+# Below this last-epoch mean gate_score_range the gate barely tells a sample's tokens apart: which tokens
+# it replaces is then decided by tiny score differences, and index.md says so for the arm.
+FLAT_RANGE = 0.05
 
 
 @dataclass
@@ -54,6 +60,7 @@ def build(results_dir: str | Path, out_dir: str | Path, control: str | None = No
     _ablations(results, report)
     _curriculum(results, report)
     _gate(results, report)
+    _gate_learning(results, report)
     _tuning(results, report)
     report.figure("Compute cost", "Trial time and epochs per arm (per trial for a tuning sweep), by how trials "
                   "ended; hatched: epochs the scheduler saved by stopping trials early.",
@@ -181,6 +188,39 @@ def _gate(results: Results, report: Report) -> None:
                                          "are replaced (k); at its last epoch it is often 0.",
                       lambda gate=gate, i=i, arm=arm: plots.gate_map(gate, report.out, f"gate_{i}",
                                                                      title=f"Gate map: {arm}, seed {seed}"))
+
+
+def _gate_learning(results: Results, report: Report) -> None:
+    """The gate statistics per epoch, for each arm that reported them; the caption adds a sentence per
+    arm whose gate stayed flat (:func:`flat_gate_notes`), so a reader does not take its selection for a
+    learned one. Nothing at all when no trial reported them (see the module docstring)."""
+    curves = results.curves
+    metrics = tuple(m for m in plots.GATE_LEARNING if m in curves and curves[m].notna().any())
+    if not metrics:
+        return
+    if results.search == "search":
+        report.skip("gate learning figure", "a tuning sweep samples a config per trial: there are no arms with "
+                                            "seeds to average")
+        return
+    caption = ("Per epoch, mean over each arm's seeds with a 95% t-CI band (failed trials left out): the spread of "
+               "the gate's scores over a sample's tokens (std, and range = max − min) and Kendall's τ between this "
+               "and the previous epoch's token ranking (from epoch 2), each averaged over a fixed probe set of "
+               "samples. A learned gate spreads its scores and keeps its ranking (τ near 1); a gate that learned "
+               "nothing stays flat and reshuffles.")
+    notes = flat_gate_notes(curves, results.trials)
+    report.figure("Gate learning", " ".join([caption, *notes]),
+                  lambda: plots.gate_learning(curves, results.trials, report.out, metrics))
+
+
+def flat_gate_notes(curves: pd.DataFrame, trials: pd.DataFrame, threshold: float = FLAT_RANGE) -> list[str]:
+    """One sentence per arm whose mean ``gate_score_range`` at its last reported epoch (over seeds,
+    failed trials left out, as drawn in the figure) is below ``threshold``; none for arms whose gate moved."""
+    if "gate_score_range" not in curves:
+        return []
+    last = curve_stats(curves, trials, "gate_score_range").groupby("arm", sort=False).tail(1)
+    return [f"For `{r['arm']}` the gate's scores are nearly flat: the mean gate_score_range at its last epoch "
+            f"({int(r['epoch'])}) is {r['mean']:.3g} over {int(r['n'])} seed{'s' if r['n'] != 1 else ''}, "
+            f"below {threshold:g}." for _, r in last[last["mean"] < threshold].iterrows()]
 
 
 def _tuning(results: Results, report: Report) -> None:

@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.load import CONFIG  # noqa: E402
-from analysis.stats import summarize  # noqa: E402
+from analysis.stats import curve_stats  # noqa: E402
+from analysis.tables import time_unit  # noqa: E402
 
 # Okabe & Ito (2008), colour-blind safe; yellow last (weak on white).
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
@@ -35,6 +36,16 @@ RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsiz
       "savefig.dpi": 200, "figure.dpi": 100, "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
       "pdf.fonttype": 42}
 MAX_LEGEND = 10  # more series than this: curves are drawn without a per-series legend
+BANDS_BEYOND = "Some CI bands extend beyond the axes (few seeds); the axes show the trials' own range."
+# How the gate's token scores evolve (reported per epoch by PaRe trials): spread within a sample, and
+# whether this epoch ranks the tokens like the previous one. A gate that learned nothing stays flat.
+GATE_LEARNING = ("gate_score_std", "gate_score_range", "gate_rank_tau")
+SPREADS = ("gate_score_std", "gate_score_range")  # drawn from 0: their distance from 0 is the point
+# Axis labels of metrics whose names alone say too little.
+LABELS = {"ratio": "replaced-token ratio (fraction of tokens)", "samples_per_s": "throughput (samples/s)",
+          "gate_score_std": "gate-score std over tokens",
+          "gate_score_range": "gate-score range over tokens (max − min)",
+          "gate_rank_tau": "Kendall τ with previous epoch's ranking"}
 
 
 @contextmanager
@@ -56,22 +67,11 @@ def axis_label(metric: str) -> str:
     """A readable axis label with the unit: errors are fractions (NAS-Bench-360 convention)."""
     if metric.endswith("_error"):
         return f"{metric.split('_')[0].replace('val', 'validation')} error (fraction, lower is better)"
-    if metric == "ratio":
-        return "replaced-token ratio (fraction of tokens)"
-    if metric == "samples_per_s":
-        return "throughput (samples/s)"
+    if metric in LABELS:
+        return LABELS[metric]
     if metric.endswith("_s"):
         return f"{metric[:-2].replace('_', ' ')} (s)"
     return metric.replace("_", " ")
-
-
-def time_unit(seconds: float) -> tuple[float, str]:
-    """(divisor, unit) so trial times read as small numbers: h for real sweeps, s for smoke tests."""
-    if seconds >= 2 * 3600:
-        return 3600.0, "h"
-    if seconds >= 120:
-        return 60.0, "min"
-    return 1.0, "s"
 
 
 def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
@@ -101,23 +101,60 @@ def learning_curves(curves: pd.DataFrame, trials: pd.DataFrame, out_dir: str | P
         if per_trial or (per_trial is None and len(arms) > MAX_LEGEND):
             _trial_lines(ax, data, kept, metric)
         else:
+            bands = curve_stats(curves, trials, metric, confidence)
             for i, arm in enumerate(arms):
-                per_epoch = data[data["arm"] == arm].groupby("epoch")[metric]
-                rows = [{"epoch": e, **summarize(v, confidence)} for e, v in per_epoch]
-                s = pd.DataFrame(rows)
                 n = int(kept[kept["arm"] == arm].shape[0])
-                ax.plot(s["epoch"], s["mean"], color=colour(i), marker=marker(i), markersize=3.5, linewidth=1.4,
-                        label=f"{arm} (n={n})")
-                ax.fill_between(s["epoch"], s["ci_low"], s["ci_high"], color=colour(i), alpha=0.18, linewidth=0)
+                _band(ax, bands[bands["arm"] == arm], i, f"{arm} (n={n})")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title=f"arm (band: {confidence:.0%} CI)")
             if _limit_to_data(ax, data[metric]):
-                ax.text(0.0, -0.2, "Some CI bands extend beyond the axes (few seeds); the axes show the trials' own range.",
-                        transform=ax.transAxes, fontsize=7, color="#555555")
+                ax.text(0.0, -0.2, BANDS_BEYOND, transform=ax.transAxes, fontsize=7, color="#555555")
         ax.set_xlabel("epoch")
         ax.set_ylabel(axis_label(metric))
         _integer_ticks(ax)
         ax.set_title(f"Learning curves: {axis_label(metric).split(' (')[0]} per epoch")
         return save(fig, out_dir, name)
+
+
+def gate_learning(curves: pd.DataFrame, trials: pd.DataFrame, out_dir: str | Path,
+                  metrics: tuple[str, ...] = GATE_LEARNING, name: str = "gate_learning",
+                  confidence: float = 0.95) -> list[Path]:
+    """One panel per gate statistic against epoch: each arm's mean over seeds with a t-CI band, drawn
+    like :func:`learning_curves` (same colours, failed trials left out), so a gate that stays flat or
+    keeps reshuffling its ranking stands out beside one that learned. Arms without a gate report no
+    values and are left out of the panels, keeping their colour slot."""
+    kept = trials[trials["status"] != "error"]
+    arms = list(dict.fromkeys(kept["arm"]))
+    data = curves[curves["trial_id"].isin(kept["trial_id"])]
+    with style():
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics) + 1.6, 3.4), squeeze=False,
+                                 sharex=True)  # tau starts at epoch 2: shared epochs keep the panels aligned
+        beyond = False
+        for ax, metric in zip(axes[0], metrics):
+            bands = curve_stats(curves, trials, metric, confidence)
+            for i, arm in enumerate(arms):
+                band = bands[bands["arm"] == arm]
+                if len(band):
+                    _band(ax, band, i, f"{arm} (n={int(band['n'].max())})")
+            beyond |= _limit_to_data(ax, data[metric], zero=metric in SPREADS)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(axis_label(metric))
+            _integer_ticks(ax)
+        handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[1]))
+        axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                           title=f"arm (band: {confidence:.0%} CI)")
+        fig.suptitle("Gate learning: spread and stability of the gate's token scores per epoch (mean over seeds)")
+        fig.tight_layout()
+        if beyond:
+            fig.text(0.0, -0.02, BANDS_BEYOND, fontsize=7, color="#555555")
+        return save(fig, out_dir, name)
+
+
+def _band(ax: plt.Axes, band: pd.DataFrame, i: int, label: str) -> None:
+    """One arm's mean per epoch in its colour and marker, with its CI band (``band``: the arm's
+    :func:`analysis.stats.curve_stats` rows)."""
+    ax.plot(band["epoch"], band["mean"], color=colour(i), marker=marker(i), markersize=3.5, linewidth=1.4,
+            label=label)
+    ax.fill_between(band["epoch"], band["ci_low"], band["ci_high"], color=colour(i), alpha=0.18, linewidth=0)
 
 
 def _trial_lines(ax: plt.Axes, data: pd.DataFrame, trials: pd.DataFrame, metric: str) -> None:
@@ -437,15 +474,18 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
 
 # -- helpers ----------------------------------------------------------------------------------------
 
-def _limit_to_data(ax: plt.Axes, values: pd.Series) -> bool:
+def _limit_to_data(ax: plt.Axes, values: pd.Series, zero: bool = False) -> bool:
     """Y range from the trials' own values: with 2-3 seeds a t-CI band is wider than the data and would
     flatten the curves; the band then runs off the axes (still honest, and the legend says n).
-    Returns whether something drawn (a band) now extends beyond the axes."""
+    With ``zero`` the range reaches down to 0, so a near-zero quantity (a flat gate's spread) looks small
+    instead of being stretched over the whole axis. Returns whether something drawn (a band) now extends
+    beyond the axes."""
     values = pd.to_numeric(values, errors="coerce").dropna()
     if values.empty:
         return False
     before = ax.get_ylim()
     low, high = float(values.min()), float(values.max())
+    low = min(low, 0.0) if zero else low
     pad = 0.15 * (high - low) if high > low else 0.05 * max(abs(high), 1e-3)
     ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)
     after = ax.get_ylim()

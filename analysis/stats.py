@@ -43,6 +43,21 @@ def summarize(values: pd.Series | np.ndarray | list[float], confidence: float = 
     return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
 
 
+def curve_stats(curves: pd.DataFrame, trials: pd.DataFrame, metric: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Per arm (in the trials' order) and epoch: :func:`summarize` of ``metric`` over the arm's trials.
+
+    Failed trials are left out: their curves end at the crash, which would bend the mean; stopped ones
+    are kept. Epochs where no trial reported a value (an arm without a gate, a statistic that needs a
+    previous epoch) have no row, so a line drawn from the rows has no spurious points."""
+    kept = trials[trials["status"] != "error"]
+    data = curves.merge(kept[["trial_id", "arm"]], on="trial_id")
+    rows = [{"arm": arm, "epoch": epoch, **summarize(values, confidence)}
+            for arm in dict.fromkeys(kept["arm"])
+            for epoch, values in data[data["arm"] == arm].groupby("epoch")[metric]]
+    frame = pd.DataFrame(rows, columns=["arm", "epoch", "n", "mean", "std", "ci_low", "ci_high"])
+    return frame[frame["n"] > 0].reset_index(drop=True)
+
+
 def arm_stats(trials: pd.DataFrame, arm_keys: list[str], metrics: tuple[str, ...] = METRICS,
               confidence: float = 0.95) -> pd.DataFrame:
     """One row per arm (in the trials' order): config values, trial counts by status, and for each

@@ -2,7 +2,8 @@
 
 Two shapes:
 - the arm table (one row per arm): trial counts, mean ± std of ``val_error`` and ``test_error``,
-  the 95% CI of ``test_error``, and the paired comparison with the control arm;
+  the 95% CI of ``test_error``, in a method comparison each arm's mean compute (optimizer steps,
+  wall time), and the paired comparison with the control arm;
 - the main table of a method comparison (rows = methods, columns = tasks, mean ± std).
 
 Lower is better for every error metric, so the lowest mean per column is bold. Arms with failed,
@@ -23,6 +24,11 @@ from analysis.load import CONFIG, arm_columns, arm_label, inert_arm_keys
 from analysis.stats import METRICS, arm_stats, compare_to_control, default_control, strata_keys
 
 FORMATS = ("md", "latex", "csv")
+# What a trial spent, as reported at its last epoch: totals over the whole run, including supervised
+# pre-training stages (ORCA's alignment, MoNA's warm-up and meta steps). Methods differ in those stages,
+# so equal epochs are not equal compute, and a method comparison shows both.
+BUDGET = ("optimizer_steps", "wall_s")
+_BUDGET_HEADERS = {"optimizer_steps": "optimizer steps (mean)", "wall_s": "wall time (mean, {unit})"}
 _LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
@@ -43,7 +49,8 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
               metrics: tuple[str, ...] = METRICS, digits: int = 3, wilcoxon: bool | None = None) -> Table:
     """One row per arm; the comparison columns test ``metrics[-1]`` (test_error) against ``control``
     (default: :func:`analysis.stats.default_control`)."""
-    stats = arm_stats(trials, arm_keys, metrics)
+    budget = budget_metrics(trials, arm_keys)
+    stats = arm_stats(trials, arm_keys, (*metrics, *budget))
     tested = metrics[-1]
     control = default_control(trials, arm_keys) if control is None else control
     compared = compare_to_control(trials, arm_keys, control, tested, wilcoxon) if len(stats) > 1 else pd.DataFrame()
@@ -52,6 +59,8 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     show_wilcoxon = len(compared) and compared["p_wilcoxon"].notna().any()
     header = [_short(k) for k in arm_keys] + ["trials"] + [f"{m} (mean ± std)" for m in metrics]
     header += [f"{tested} 95% CI"]
+    budget_header, budget_cells = _budget_columns(stats, budget)
+    header += budget_header
     if len(compared):
         header += [f"Δ {tested} vs control", "d_z", "p (paired t)"] + (["p (Wilcoxon)"] if show_wilcoxon else [])
         header += ["p (Holm)"]
@@ -60,7 +69,7 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     for i, (_, s) in enumerate(stats.iterrows()):
         cells = ["—" if k in hidden[s["arm"]] else _fmt_value(s[CONFIG + k]) for k in arm_keys] + [trial_counts(s)]
         cells += [mean_std(s[f"{m}_mean"], s[f"{m}_std"], digits) for m in metrics]
-        cells += [ci(s[f"{tested}_ci_low"], s[f"{tested}_ci_high"], digits)]
+        cells += [ci(s[f"{tested}_ci_low"], s[f"{tested}_ci_high"], digits)] + budget_cells[i]
         if len(compared):
             c = by_arm.get(s["arm"])
             if c is None:  # a control arm, or an arm whose task has no control arm
@@ -83,6 +92,10 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
              "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
     if any(hidden.values()):
         notes.append("— in a key column: that key has no effect on the arm (e.g. threshold under selection=topk).")
+    if budget:
+        notes.append("Optimizer steps and wall time: mean over completed trials of each trial's total at its last "
+                     "epoch, including supervised pre-training stages (ORCA's alignment, MoNA's warm-up and meta "
+                     "steps): equal epochs are not equal compute.")
     if control_labels:
         which = "Control arm" if len(control_labels) == 1 else "Control arms (each arm vs the one of its task)"
         notes.append(f"{which}: {'; '.join(control_labels)}. Δ = arm − control on {tested}, paired by seed "
@@ -92,6 +105,29 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
                           left_on="arm", right_on="vs_control_arm").drop(columns="vs_control_arm") \
         if len(compared) else stats
     return Table(header, rows, bold, notes, numbers, labels=len(arm_keys) + 1)
+
+
+def budget_metrics(trials: pd.DataFrame, arm_keys: list[str]) -> tuple[str, ...]:
+    """The :data:`BUDGET` metrics the arm table shows: in a method comparison (``method`` swept), those
+    some trial reported (results from before they were reported have none)."""
+    if "method" not in arm_keys:
+        return ()
+    return tuple(m for m in BUDGET if m in trials and pd.to_numeric(trials[m], errors="coerce").notna().any())
+
+
+def _budget_columns(stats: pd.DataFrame, budget: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
+    """Header and per-arm cells of the budget columns: steps as whole numbers, wall time in one unit
+    for the whole column (h for real sweeps, s for smoke tests) so arms compare at a glance."""
+    divisor, unit = time_unit(float(stats["wall_s_mean"].max())) if "wall_s" in budget else (1.0, "s")
+    header = [_BUDGET_HEADERS[m].format(unit=unit) for m in budget]
+    cells = [[_budget_cell(m, s[f"{m}_mean"], divisor) for m in budget] for _, s in stats.iterrows()]
+    return header, cells
+
+
+def _budget_cell(metric: str, mean: float, divisor: float) -> str:
+    if _missing(mean):
+        return "—"
+    return f"{mean:,.0f}" if metric == "optimizer_steps" else f"{mean / divisor:.1f}"
 
 
 def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "task.name",
@@ -205,6 +241,15 @@ def p_value(p: float) -> str:
     if _missing(p):
         return "—"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def time_unit(seconds: float) -> tuple[float, str]:
+    """(divisor, unit) so trial times read as small numbers: h for real sweeps, s for smoke tests."""
+    if seconds >= 2 * 3600:
+        return 3600.0, "h"
+    if seconds >= 120:
+        return 60.0, "min"
+    return 1.0, "s"
 
 
 def latex_escape(text: str) -> str:

@@ -16,7 +16,7 @@ from analysis.load import label_arms
 def make_trials(rows: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     """A per-trial frame as load() builds it: ``config/`` columns, status, metrics, arm labels."""
     def is_result(key: str) -> bool:
-        return "error" in key or key in ("epochs", "planned_epochs")
+        return "error" in key or key in ("epochs", "planned_epochs", "optimizer_steps", "wall_s")
 
     frame = pd.DataFrame([{"trial_id": f"t{i:02d}", "status": r.pop("status", "done"), "time_s": 60.0,
                            **{f"config/{k}": v for k, v in r.items() if not is_result(k)},

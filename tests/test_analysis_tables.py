@@ -111,3 +111,42 @@ def test_trials_table_lists_completed_trials_best_first():
     assert [row[1] for row in table.rows] == ["0.01", "0.001", "0.1"]
     assert [row[3] for row in table.rows] == ["6/6", "6/6", "1/6"]
     assert table.bold == {(0, 4)}
+
+
+def budget_sweep(**extra) -> tuple[pd.DataFrame, list[str]]:
+    """A method comparison where ORCA and MoNA spend supervised steps before the task (2 seeds each);
+    ORCA's failed third seed stopped early with a partial budget, which must not be averaged."""
+    steps = {"finetune": 1000, "mona": 1600, "orca": 1400, "pare": 1000}
+    rows = [{"method": m, "seed": seed, "test_error": 0.3, "optimizer_steps": s, "wall_s": 600 + 60 * seed + s / 10,
+             **extra} for m, s in steps.items() for seed in range(2)]
+    rows.append({"method": "orca", "seed": 2, "status": "error", "test_error": math.nan, "optimizer_steps": 20,
+                 "wall_s": 5.0, **extra})
+    return make_trials(rows)
+
+
+def test_method_comparison_shows_each_arms_mean_steps_and_wall_time():
+    trials, keys = budget_sweep()
+    table = tables.arm_table(trials, keys)
+    steps, wall = table.header.index("optimizer steps (mean)"), table.header.index("wall time (mean, min)")
+    assert steps < wall < table.header.index("Δ test_error vs control")  # before the comparison block
+    body = {row[0]: row for row in table.rows}
+    assert [body[m][steps] for m in ("finetune", "mona", "orca", "pare")] == ["1,000", "1,600", "1,400", "1,000"]
+    assert body["finetune"][wall] == "12.2"  # (700 + 760) / 2 s = 730 s = 12.17 min
+    assert body["orca"][wall] == "12.8"  # (740 + 800) / 2 s = 770 s: the failed seed's 5 s is not averaged
+    assert any("pre-training stages" in note for note in table.notes)
+    latex = tables.render(table, "latex").splitlines()
+    header = latex[latex.index("\\toprule") + 1]
+    assert "optimizer steps (mean) & wall time (mean, min)" in header
+    assert next(ln for ln in latex if ln.startswith("mona &")).count(" & ") == header.count(" & ")
+    frame = pd.read_csv(io.StringIO(tables.render(table, "csv"))).set_index("config/method")
+    assert frame.loc["orca", "optimizer_steps_mean"] == 1400 and frame.loc["orca", "wall_s_mean"] == 770
+
+
+def test_no_budget_columns_without_a_method_comparison_or_the_metrics():
+    gate, gate_keys = make_trials([{"gate.selection": s, "seed": seed, "test_error": 0.3, "optimizer_steps": 1000,
+                                    "wall_s": 60.0} for s in ("topk", "random") for seed in range(2)])
+    methods, method_keys = method_task_sweep()  # results from before the budget was reported
+    for trials, keys in ((gate, gate_keys), (methods, method_keys)):
+        table = tables.arm_table(trials, keys)
+        assert not any("optimizer steps" in h or "wall time" in h for h in table.header)
+        assert not any("pre-training" in note for note in table.notes)
