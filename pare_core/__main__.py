@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def report(metrics: dict, _checkpointer) -> None:
         bar.update(1)
-        bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", val_error=f"{metrics['val_error']:.3f}", k=int(metrics["k"]))
+        shown = {"loss": f"{metrics['train_loss']:.3f}", "val_error": f"{metrics['val_error']:.3f}"}
+        if "k" in metrics:  # methods that replace tokens (PaRe)
+            shown["k"] = int(metrics["k"])
+        bar.set_postfix(shown)
 
     final = fit(cfg, report)
     bar.close()

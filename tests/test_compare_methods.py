@@ -1,5 +1,6 @@
-"""``sweeps/compare_methods.py --smoke-test``: a real local Ray sweep of ORCA, MoNA and fine-tuning + LSG on two
-tasks of different modalities, ending in the main table (methods as rows, tasks as columns)."""
+"""``sweeps/compare_methods.py --smoke-test``: a real local Ray sweep of every method (scratch, fine-tuning + LSG,
+ORCA, MoNA, PaRe) on two tasks of different modalities, ending in the main table (methods as rows, tasks as
+columns) with each method's budget."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
     assert sorted(repr(sorted(t["config"].items())) for t in trials) == sorted(repr(sorted(t.items())) for t in sweep.trials)
     tasks = {t["config"]["task.name"] for t in trials}
     methods = {t["config"]["method"] for t in trials}
-    assert tasks == {"digits", "dna"} and {"orca", "mona"} <= methods
+    assert tasks == {"digits", "dna"} and methods == {"scratch", "finetune", "orca", "mona", "pare"}
     for t in trials:
         first, last = t["rows"][0], t["rows"][-1]
         assert last["epoch"] == sweep.base["train.epochs"] and 0 <= last["test_error"] <= 1
+        stage = {"orca": 2, "mona": 2 + 2}.get(t["config"]["method"], 0)  # align epochs; warm-up + meta steps
+        assert last["optimizer_steps"] == stage + sweep.base["train.epochs"] * sweep.base["train.steps_per_epoch"]
         if t["config"]["method"] == "orca":  # the stage's metrics reach Ray with epoch 1
             assert first["align/after"] < first["align/before"]
         if t["config"]["method"] == "mona":

@@ -46,8 +46,10 @@ def test_ablation_smoke_sweep(script, tmp_path):
     canon = lambda c: json.dumps(c, sort_keys=True)  # noqa: E731
     assert sorted(map(canon, configs)) == sorted(map(canon, sweep.trials))  # every planned trial ran, full config
     epochs = sweep.base["train.epochs"]
+    batches_by_seed: dict[int, set[tuple]] = {}
     for d, config in zip(dirs, configs):
         progress = pd.read_csv(d / "progress.csv")
+        batches_by_seed.setdefault(config["seed"], set()).add(tuple(progress["batch_order_hash"]))
         assert list(progress["epoch"]) == list(range(1, epochs + 1))
         assert progress["val_error"].between(0, 1).all()
         final = json.loads((d / "result.json").read_text().splitlines()[-1])  # progress.csv keeps the first
@@ -56,6 +58,8 @@ def test_ablation_smoke_sweep(script, tmp_path):
         assert TrialConfig.from_flat(config).seed == config["seed"]
         for key in sweep.swept:  # the folder names the swept keys that act on the trial, only those
             assert (f"_{key.rsplit('.', 1)[-1]}=" in d.name) == (key not in inert_keys(config)), (d.name, key)
+    assert all(len(orders) == 1 for orders in batches_by_seed.values())  # arms paired by seed: the same batches
+    assert len(set().union(*batches_by_seed.values())) == len(batches_by_seed)  # ... and seeds differ
     summary = (experiment / "summary.md").read_text()
     n_arms = len({tuple(t[k] for k in sweep.swept) for t in sweep.trials})
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "done" not in line]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import sys
 import time
@@ -152,3 +153,35 @@ def test_storage_rule():
     assert storage_problem("/mnt/s3/pare", many, mounts) is None
     problem = storage_problem("/home/u/results", many, mounts)
     assert "local folder (ext4 filesystem)" in problem and "s3://" in problem
+
+
+# What an AUTO value resolves from (pare_core.config.resolve): arms that differ in these keys may differ
+# in the resolved value too; that difference is part of what the arm ablates.
+RESOLVED_FROM = {"mix.weight": {"task.name"}, "gate.warm_frac": {"task.name"}, "curriculum.end": {"task.name"},
+                 "align.epochs": {"method"}, "align.lr": {"method", "train.lr"}}
+
+
+def _declared(name: str, smoke: bool) -> set[str]:
+    """The keys the spec itself says it sweeps: every key of its arms and its grid."""
+    raw = spec_mod.load_yaml(spec_mod.spec_path(name))
+    part = {**raw, **(raw.get("smoke") or {})} if smoke else raw
+    return {k for arm in part.get("arms") or [] for k in arm} | set(part.get("grid") or {})
+
+
+@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("smoke", [False, True])
+def test_arms_with_one_seed_differ_only_in_what_the_spec_sweeps(name, smoke):
+    from pare_core.config import resolve
+    from pare_core.tasks import task_spec
+
+    sweep = build(name, SweepArgs(smoke_test=smoke))
+    declared = _declared(name, smoke)
+    by_seed: dict[int, list[dict]] = {}
+    for trial in sweep.trials:
+        task = task_spec(trial["task.name"])
+        by_seed.setdefault(trial["seed"], []).append(resolve(TrialConfig.from_flat(trial), task.kind, task.layout).to_flat())
+    for trials in by_seed.values():
+        for a, b in itertools.combinations(trials, 2):
+            differ = {k for k in a if a[k] != b[k]}
+            derived = {k for k in differ if RESOLVED_FROM.get(k, set()) & declared & differ}
+            assert differ - derived <= declared, (name, differ - derived - declared)
