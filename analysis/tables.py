@@ -137,14 +137,18 @@ def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "tas
     if column_key not in arm_keys:
         raise ValueError(f"column_key={column_key!r} is not swept here: swept keys are {', '.join(arm_keys)}")
     row_keys = [k for k in arm_keys if k != column_key]
-    stats = arm_stats(trials, arm_keys, (metric,))
+    budget = budget_metrics(trials, arm_keys)
+    stats = arm_stats(trials, arm_keys, (metric, *budget))
     columns = list(dict.fromkeys(stats[CONFIG + column_key]))
     row_index = list(dict.fromkeys(tuple(r) for r in stats[arm_columns(row_keys)].itertuples(index=False)))
+    budget_header, budget_cells = _budget_columns(stats, budget)
     header = [_short(k) for k in row_keys] + [_fmt_value(c) for c in columns]
-    rows = [[_fmt_value(v) for v in key] + ["—"] * len(columns) for key in row_index]
+    header += [f"{h} per {_noun(column_key)}" for h in budget_header]
+    rows = [[_fmt_value(v) for v in key] + ["—"] * (len(columns) + len(budget)) for key in row_index]
+    per_column = [[["—"] * len(columns) for _ in budget] for _ in row_index]  # row -> metric -> column
     means = pd.DataFrame(math.nan, index=range(len(row_index)), columns=range(len(columns)))
     hidden = _hidden_keys(trials, arm_keys)
-    for _, s in stats.iterrows():
+    for pos, (_, s) in enumerate(stats.iterrows()):
         i = row_index.index(tuple(s[arm_columns(row_keys)]))
         j = columns.index(s[CONFIG + column_key])
         rows[i][:len(row_keys)] = ["—" if k in hidden[s["arm"]] else cell for k, cell in zip(row_keys, rows[i])]
@@ -152,9 +156,17 @@ def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "tas
         cell = mean_std(s[f"{metric}_mean"], s[f"{metric}_std"], digits) if s["n_done"] else "—"
         rows[i][len(row_keys) + j] = f"{cell} ({note})" if note else cell
         means.iloc[i, j] = s[f"{metric}_mean"]
+        for m, value in enumerate(budget_cells[pos]):
+            per_column[i][m][j] = value
+    for i, cells in enumerate(per_column):
+        rows[i][len(row_keys) + len(columns):] = [" / ".join(values) for values in cells]
     bold = {(i, len(row_keys) + j) for j in means.columns for i in _best(means[j])}
-    notes = [f"{metric}: mean ± std over seeds, lower is better; bold = best per {_short(column_key)}; "
+    notes = [f"{metric}: mean ± std over seeds, lower is better; bold = best per {_noun(column_key)}; "
              "'—' = no completed trial (in a key column: the key has no effect on that row)."]
+    if budget:
+        notes.append(f"Budget columns: the mean per {_noun(column_key)} ({' / '.join(map(_fmt_value, columns))}) "
+                     "of each trial's total at its last epoch, supervised pre-training stages included (ORCA's "
+                     "alignment, MoNA's warm-up and meta steps): equal epochs are not equal compute.")
     return Table(header, rows, bold, notes, stats, labels=len(row_keys))
 
 
@@ -282,6 +294,12 @@ def _best(means: pd.Series) -> list[int]:
 
 def _short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
+
+
+def _noun(key: str) -> str:
+    """What one value of ``key`` is: ``task.name`` -> task, ``gate.threshold`` -> threshold."""
+    group, _, leaf = key.rpartition(".")
+    return group if leaf == "name" and group else leaf
 
 
 def _fmt_value(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Gate ablation: which target tokens PaRe replaces (none / random / top-k / threshold at t=0.3, 0.7) x seeds.
+"""Gate ablation: which target tokens PaRe replaces (none / random / top-k / threshold at t=0.5 / the pre-audit gate) x seeds.
 
 Run from the repo root: `python sweeps/ablate_gate.py [--smoke-test] [--dry-run] [--set KEY=VALUE] ...`
 (spec: sweeps/configs/ablate_gate.yaml; flags: docs/sweeps.md).

@@ -150,3 +150,17 @@ def test_no_budget_columns_without_a_method_comparison_or_the_metrics():
         table = tables.arm_table(trials, keys)
         assert not any("optimizer steps" in h or "wall time" in h for h in table.header)
         assert not any("pre-training" in note for note in table.notes)
+
+
+def test_main_table_shows_each_methods_budget_per_task():
+    rows = [{"method": m, "task.name": task, "seed": seed, "test_error": 0.3, "optimizer_steps": steps,
+             "wall_s": 30.0 + seed}
+            for m, per_task in (("finetune", {"digits": 100, "dna": 200}), ("orca", {"digits": 160, "dna": 260}))
+            for task, steps in per_task.items() for seed in range(2)]
+    trials, keys = make_trials(rows)
+    table = tables.main_table(trials, keys, "task.name")
+    assert table.header == ["method", "digits", "dna", "optimizer steps (mean) per task", "wall time (mean, s) per task"]
+    body = {row[0]: row[1:] for row in table.rows}
+    assert body["finetune"][2:] == ["100 / 200", "30.5 / 30.5"] and body["orca"][2] == "160 / 260"
+    assert any("digits / dna" in note and "pre-training" in note for note in table.notes)
+    assert tables.main_table(*method_task_sweep(), "task.name").header[-1] != "wall time (mean, s) per task"
