@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis import plots, tables, tuning
 from analysis.load import CONFIG, Results, load
-from analysis.stats import arm_stats, curve_stats, parse_control
+from analysis.stats import ALPHA, POWER, arm_stats, curve_stats, parse_control
 
 GATE_SELECTIONS = ("topk", "threshold", "random")  # selections that replace tokens (``none`` replaces nothing)
 MAX_GATE_FIGURES = 6
@@ -39,6 +39,7 @@ class Report:
     tables: list[tuple[str, str, list[Path]]] = field(default_factory=list)  # (title, markdown, files)
     figures: list[tuple[str, str, list[Path]]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sentences a reader must see first (index.md, under the summary)
 
     def figure(self, title: str, caption: str, make: Callable[[], list[Path]]) -> None:
         self.figures.append((title, caption, make()))
@@ -80,12 +81,31 @@ def _tables(results: Results, report: Report, control: str | None) -> None:
                                  "average (the trials table lists them instead)")
         return
     chosen = parse_control(control, trials, keys) if control else None
-    _write_table(report, "Arms", "table", tables.arm_table(trials, keys, chosen))
+    arm_table = tables.arm_table(trials, keys, chosen)
+    _write_table(report, "Arms", "table", arm_table)
+    report.notes += underpowered_notes(arm_table.numbers)
     if "method" in keys and "task.name" in keys:
         _write_table(report, "Main table (methods x tasks, test error)", "main_table",
                      tables.main_table(trials, keys, "task.name"))
     else:
         report.skip("main table (methods x tasks)", "needs both `method` and `task.name` among the swept keys")
+
+
+def underpowered_notes(numbers: pd.DataFrame) -> list[str]:
+    """A sentence when some comparison with the control has fewer seeds than its observed effect needs
+    for the power target (``stats.seeds_needed``): its p-value, small or large, does not settle it."""
+    if "vs_control_seeds_needed" not in numbers:
+        return []
+    short = numbers[numbers["vs_control_seeds_needed"] > numbers["vs_control_n_pairs"]]
+    if short.empty:
+        return []
+    compared = int(numbers["vs_control_seeds_needed"].notna().sum())
+    items = [f"`{r['arm']}` (d_z = {r['vs_control_d_z']:.2f} over {int(r['vs_control_n_pairs'])} seeds) needs "
+             f"{tables.seeds_cell(r['vs_control_seeds_needed'])}" for _, r in short.iterrows()]
+    return [f"**Under-powered**: {len(short)} of {compared} comparisons with the control have fewer seeds than "
+            f"their observed effect needs to be detected with {POWER:.0%} power (paired t-test, α = {ALPHA:g}): "
+            + "; ".join(items) + ". Add seeds (`--seeds`) before reading these differences, or their absence, "
+            "as real."]
 
 
 def _write_table(report: Report, title: str, stem: str, table: tables.Table) -> None:
@@ -261,7 +281,8 @@ def write_index(results: Results, report: Report) -> Path:
              + ", ".join(f"{counts.get(s, 0)} {plots.STATUS_NAMES[s]}" for s in ("done", "stopped", "error", "running"))
              + f". Swept keys: {', '.join(f'`{k}`' for k in results.arm_keys) or 'none'}. "
              f"Metric: `{results.metric}` ({results.mode}). Kind: {'tuning (searcher)' if results.search == 'search' else 'grid'}.",
-             "", "Tidy data: [trials.csv](trials.csv) (one row per trial), [curves.csv](curves.csv) (one row per epoch).", ""]
+             "", *[line for note in report.notes for line in (note, "")],
+             "Tidy data: [trials.csv](trials.csv) (one row per trial), [curves.csv](curves.csv) (one row per epoch).", ""]
     for title, markdown, files in report.tables:
         lines += [f"## {title}", "", markdown, "Files: " + ", ".join(f"[{p.name}]({p.name})" for p in files), ""]
     failed = trials[trials["status"] == "error"]

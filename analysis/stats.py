@@ -11,11 +11,16 @@ signed-rank test when there are enough pairs for it to reach p < 0.05).
 In a sweep over several tasks each arm is compared with the control arm *of its own task*: seed 3 of
 digits and seed 3 of dna share nothing, so pairing across tasks would measure the task, not the arm.
 A control that names ``task.name`` explicitly is one arm for every task.
+
+Each comparison also says how many seeds the observed effect would need to be detected at 80 % power
+(α = 0.05, two-sided paired t-test, ``statsmodels``): a sweep with fewer seeds than that cannot tell
+such an effect from noise, whatever its p-value happened to be this time.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,6 +31,7 @@ from analysis.load import CONFIG, SEED, arm_columns
 
 METRICS = ("val_error", "test_error")
 WILCOXON_MIN_PAIRS = 6  # with 5 or fewer pairs the exact two-sided signed-rank p is never below 0.05
+POWER, ALPHA = 0.8, 0.05  # the conventional design targets for "how many seeds does this effect need"
 # The no-treatment values of the platform's sweeps, by priority: the control arm matches as many as it can.
 CONTROL_PREFERENCE = (("method", "finetune"), ("aux", "none"), ("gate.selection", "none"),
                       ("curriculum.shape", "constant"))
@@ -120,8 +126,9 @@ def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[
     are left out. Columns: ``arm``, ``control`` (its label), ``n_pairs``, ``mean_diff`` (arm −
     control; negative = lower error than control), ``d_z`` (paired Cohen's d: mean of the
     differences / their std), ``t``, ``p_ttest`` (``scipy.stats.ttest_rel``), ``p_wilcoxon`` (when
-    ``wilcoxon`` is True, or by default with at least WILCOXON_MIN_PAIRS pairs) and ``p_holm`` (the
-    t-test p-values Holm-adjusted across the arms compared).
+    ``wilcoxon`` is True, or by default with at least WILCOXON_MIN_PAIRS pairs), ``p_holm`` (the
+    t-test p-values Holm-adjusted across the arms compared) and ``seeds_needed`` (:func:`seeds_needed`
+    for the observed ``d_z``).
     """
     control = default_control(trials, arm_keys) if control is None else control
     by_arm = dict(_arms(trials, arm_keys))
@@ -139,7 +146,36 @@ def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[
     frame = pd.DataFrame(rows, columns=["arm", "control", "n_pairs", "mean_diff", "d_z", "t", "p_ttest",
                                         "p_wilcoxon"])
     frame["p_holm"] = holm(frame["p_ttest"].to_numpy(dtype=float))
+    frame["seeds_needed"] = [seeds_needed(d) for d in frame["d_z"]]
     return frame
+
+
+def seeds_needed(d_z: float, power: float = POWER, alpha: float = ALPHA) -> float:
+    """Seeds (pairs) a two-sided paired t-test needs to detect a true effect of size ``d_z`` with
+    probability ``power`` at level ``alpha``: ``statsmodels``' solve_power, rounded up, at least 2 (a
+    paired test needs two pairs). NaN when there is no effect size (fewer than 2 pairs, or a
+    difference without spread) or it is 0 (no number of seeds detects no effect)."""
+    if not math.isfinite(d_z) or d_z == 0:
+        return math.nan
+    from statsmodels.stats.power import TTestPower  # ~1 s to import: only tables with comparisons pay it
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    test = TTestPower()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # handled below
+        n = test.solve_power(effect_size=abs(d_z), alpha=alpha, power=power, alternative="two-sided")
+
+    def reached(pairs: int) -> bool:  # NaN power: the noncentral t overflows, which happens at near-certain power
+        return not test.power(effect_size=abs(d_z), nobs=pairs, alpha=alpha) < power
+
+    # The root finder is unreliable for large effects (it stops at, or fails below, its bracket of 2
+    # pairs): check its answer on the integers around it.
+    k = max(2, math.ceil(n)) if math.isfinite(n) else 2
+    while k > 2 and reached(k - 1):
+        k -= 1
+    while not reached(k):
+        k += 1
+    return float(k)
 
 
 def paired_test(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, wilcoxon: bool | None = None) -> dict[str, float]:

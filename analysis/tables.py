@@ -3,7 +3,8 @@
 Two shapes:
 - the arm table (one row per arm): trial counts, mean ± std of ``val_error`` and ``test_error``,
   the 95% CI of ``test_error``, in a method comparison each arm's mean compute (optimizer steps,
-  wall time), and the paired comparison with the control arm;
+  wall time), and the paired comparison with the control arm, with the seeds its effect would need
+  for 80% power;
 - the main table of a method comparison (rows = methods, columns = tasks, mean ± std).
 
 Lower is better for every error metric, so the lowest mean per column is bold. Arms with failed,
@@ -21,13 +22,15 @@ import pandas as pd
 from tabulate import tabulate
 
 from analysis.load import CONFIG, arm_columns, arm_label, inert_arm_keys
-from analysis.stats import METRICS, arm_stats, compare_to_control, default_control, strata_keys
+from analysis.stats import ALPHA, METRICS, POWER, arm_stats, compare_to_control, default_control, strata_keys
 
 FORMATS = ("md", "latex", "csv")
 # What a trial spent, as reported at its last epoch: totals over the whole run, including supervised
 # pre-training stages (ORCA's alignment, MoNA's warm-up and meta steps). Methods differ in those stages,
 # so equal epochs are not equal compute, and a method comparison shows both.
 BUDGET = ("optimizer_steps", "wall_s")
+SEEDS_HEADER = f"seeds for {POWER:.0%} power"
+MAX_SEEDS_SHOWN = 10_000
 _BUDGET_HEADERS = {"optimizer_steps": "optimizer steps (mean)", "wall_s": "wall time (mean, {unit})"}
 _LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -63,7 +66,7 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
     header += budget_header
     if len(compared):
         header += [f"Δ {tested} vs control", "d_z", "p (paired t)"] + (["p (Wilcoxon)"] if show_wilcoxon else [])
-        header += ["p (Holm)"]
+        header += ["p (Holm)", SEEDS_HEADER]
     hidden = _hidden_keys(trials, arm_keys)
     rows, bold = [], set()
     for i, (_, s) in enumerate(stats.iterrows()):
@@ -77,7 +80,7 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
             else:
                 cells += [_num(c["mean_diff"], digits, sign=True), _num(c["d_z"], 2), p_value(c["p_ttest"])]
                 cells += [p_value(c["p_wilcoxon"])] if show_wilcoxon else []
-                cells += [p_value(c["p_holm"])]
+                cells += [p_value(c["p_holm"]), seeds_cell(c["seeds_needed"])]
         rows.append(cells)
     strata = strata_keys(arm_keys)
     groups = stats.groupby(arm_columns(strata), sort=False, dropna=False).indices.values() if strata \
@@ -101,6 +104,9 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
         notes.append(f"{which}: {'; '.join(control_labels)}. Δ = arm − control on {tested}, paired by seed "
                      f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "
                      f"Holm-adjusted over {len(compared)} comparison{'s' if len(compared) != 1 else ''}.")
+        notes.append(f"{SEEDS_HEADER}: seeds a paired t-test needs to detect the observed d_z with "
+                     f"{POWER:.0%} power at α = {ALPHA:g} (statsmodels); more than the arm has means the sweep "
+                     "cannot tell an effect of this size from noise.")
     numbers = stats.merge(compared.drop(columns="control").add_prefix("vs_control_"), how="left",
                           left_on="arm", right_on="vs_control_arm").drop(columns="vs_control_arm") \
         if len(compared) else stats
@@ -247,6 +253,13 @@ def mean_std(mean: float, std: float, digits: int) -> str:
 
 def ci(low: float, high: float, digits: int) -> str:
     return "—" if _missing(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def seeds_cell(n: float) -> str:
+    """Seeds needed for the power target; beyond 10,000 the exact figure only says "no real effect"."""
+    if _missing(n):
+        return "—"
+    return f"{n:,.0f}" if n <= MAX_SEEDS_SHOWN else f">{MAX_SEEDS_SHOWN:,}"
 
 
 def p_value(p: float) -> str:

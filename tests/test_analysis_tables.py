@@ -59,11 +59,12 @@ def test_latex_is_booktabs_with_escaped_names_and_bold_best(sweep):
     trials, keys = sweep
     text = tables.render(tables.arm_table(trials, keys), "latex")
     lines = text.splitlines()
-    assert [ln for ln in lines if not ln.startswith("%")][:2] == ["\\begin{tabular}{llrrrrrrr}", "\\toprule"]
+    assert [ln for ln in lines if not ln.startswith("%")][:2] == ["\\begin{tabular}{llrrrrrrrr}", "\\toprule"]
     assert lines[-2:] == ["\\bottomrule", "\\end{tabular}"]
     body = lines[lines.index("\\midrule") + 1: lines.index("\\bottomrule")]
     header = lines[lines.index("\\toprule") + 1]
     assert "test\\_error (mean $\\pm$ std)" in header
+    assert header.endswith("seeds for 80\\% power \\\\")  # escaped for LaTeX
     assert len(body) == 4 and all(row.count(" & ") == header.count(" & ") for row in body)
     topk = next(row for row in body if row.startswith("topk"))
     assert "\\textbf{0.230 $\\pm$ 0.016}" in topk
