@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from analysis import plots, tables, tuning
+from analysis import plots, provenance, tables, tuning
 from analysis.load import CONFIG, Results, load
 from analysis.stats import ALPHA, POWER, arm_stats, curve_stats, parse_control
 
@@ -36,6 +36,7 @@ class Report:
     """What was written: tables, figures (title, caption, files) and what was skipped and why."""
 
     out: Path
+    provenance: str = ""  # the footer of every table, figure and index.md (analysis.provenance)
     tables: list[tuple[str, str, list[Path]]] = field(default_factory=list)  # (title, markdown, files)
     figures: list[tuple[str, str, list[Path]]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -48,14 +49,23 @@ class Report:
         self.skipped.append((what, why))
 
 
-def build(results_dir: str | Path, out_dir: str | Path, control: str | None = None) -> Report:
-    """Write every applicable table and figure of ``results_dir`` into ``out_dir``, plus index.md."""
-    results = load(results_dir)
+def build(results_dir: str | Path | list[str | Path], out_dir: str | Path, control: str | None = None) -> Report:
+    """Write every applicable table and figure of ``results_dir`` (one folder, or several read as one
+    sweep) into ``out_dir``, plus index.md. Each carries the provenance footer."""
+    results = load(*(results_dir if isinstance(results_dir, list) else [results_dir]))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = Report(out)
+    report = Report(out, provenance.footer(results.trials))
     results.trials.to_csv(out / "trials.csv", index=False)
     results.curves.to_csv(out / "curves.csv", index=False)
+    with plots.footer(report.provenance):
+        _build(results, report, control)
+    write_index(results, report)
+    return report
+
+
+def _build(results: Results, report: Report, control: str | None) -> None:
+    out = report.out
     _tables(results, report, control)
     _curves(results, report)
     _ablations(results, report)
@@ -66,8 +76,6 @@ def build(results_dir: str | Path, out_dir: str | Path, control: str | None = No
     report.figure("Compute cost", "Trial time and epochs per arm (per trial for a tuning sweep), by how trials "
                   "ended; hatched: epochs the scheduler saved by stopping trials early.",
                   lambda: plots.cost(_cost_frame(results), out, by=_cost_group(results)))
-    write_index(results, report)
-    return report
 
 
 # -- tables -----------------------------------------------------------------------------------------
@@ -109,6 +117,7 @@ def underpowered_notes(numbers: pd.DataFrame) -> list[str]:
 
 
 def _write_table(report: Report, title: str, stem: str, table: tables.Table) -> None:
+    table.notes.append(report.provenance)
     files = []
     for fmt, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         path = report.out / f"{stem}.{suffix}"
@@ -276,8 +285,9 @@ def write_index(results: Results, report: Report) -> Path:
     """index.md: the sweep in one paragraph, every table inline, every figure embedded, what was skipped."""
     trials = results.trials
     counts = trials["status"].value_counts()
-    lines = [f"# Results: {results.path.name}", "",
-             f"Source: `{results.path}`. {len(trials)} trials: "
+    loud = provenance.warning(trials)
+    lines = [f"# Results: {results.path.name}", ""] + ([f"**{loud}**", ""] if loud else []) + [
+             f"Source: {', '.join(f'`{p}`' for p in results.paths)}. {len(trials)} trials: "
              + ", ".join(f"{counts.get(s, 0)} {plots.STATUS_NAMES[s]}" for s in ("done", "stopped", "error", "running"))
              + f". Swept keys: {', '.join(f'`{k}`' for k in results.arm_keys) or 'none'}. "
              f"Metric: `{results.metric}` ({results.mode}). Kind: {'tuning (searcher)' if results.search == 'search' else 'grid'}.",
@@ -298,6 +308,7 @@ def write_index(results: Results, report: Report) -> Path:
         lines += [f"### {title}", "", f"![{title}]({png.name})", "", f"{caption} ([PDF]({pdf.name}))", ""]
     if report.skipped:
         lines += ["## Skipped", ""] + [f"- **{what}**: {why}" for what, why in report.skipped] + [""]
+    lines += ["---", "", report.provenance, ""]
     path = report.out / "index.md"
     path.write_text("\n".join(lines))
     return path
@@ -325,7 +336,7 @@ def _gate_checkpoint(results: Results, trial: pd.Series) -> Path | None:
     The curriculum usually ends at ratio 0, so the last checkpoint replaces nothing; an earlier kept
     checkpoint shows the trained gate actually choosing tokens. Without per-epoch checkpoint names
     (an old folder) the last ``checkpoint_*`` folder is used."""
-    trial_dir = results.path / trial["trial_dir"]
+    trial_dir = Path(trial["trial_path"])
     curve = results.curves[results.curves["trial_id"] == trial["trial_id"]]
     if "checkpoint" in curve:
         kept = curve[curve["checkpoint"].map(lambda c: isinstance(c, str) and (trial_dir / c).is_dir())]
@@ -342,7 +353,8 @@ def _missing(value: Any) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0])
-    parser.add_argument("results_dir", help="a Ray Tune experiment folder, e.g. results/ablate_gate")
+    parser.add_argument("results_dir", nargs="+", help="a Ray Tune experiment folder, e.g. results/ablate_gate; "
+                        "several are read as one sweep (e.g. an earlier launch and its extension)")
     parser.add_argument("--out", required=True, help="folder for tables, figures and index.md")
     parser.add_argument("--control", help="control arm as key=value[,key=value] (default: gate.selection=none, "
                                           "method=finetune, curriculum.shape=constant, else the first arm)")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pare_core.config import inert_keys
+from sweeps.identity import CODE_KEY, TRIAL_KEY
 
 CONFIG = "config/"
 # Config keys that change how a run executes but not what it computes: not part of an arm.
@@ -44,22 +45,66 @@ _TUNE_STATUS = {"ERROR": "error", "RUNNING": "running", "PENDING": "running", "P
 class Results:
     """One sweep's results: ``trials`` (one row per trial) and ``curves`` (one row per trial and epoch)."""
 
-    path: Path
+    path: Path  # the first folder read (the one index.md is named after)
     trials: pd.DataFrame
     curves: pd.DataFrame
     arm_keys: list[str]  # config keys (without ``config/``) that tell arms apart: varying, minus seed and run-only
     metric: str  # the metric the sweep optimised (``val_error`` unless sweep.json says otherwise)
     mode: str  # "min" | "max"
     search: str  # "grid" (ablation: arms x seeds) | "search" (a searcher sampled configs: tuning)
+    paths: list[Path] = field(default_factory=list)  # every folder read
 
 
-def load(path: str | Path) -> Results:
-    """Read a Ray Tune experiment folder (``results/<name>/``) into a :class:`Results`.
+def load(*paths: str | Path) -> Results:
+    """Read one or more Ray Tune experiment folders (``results/<name>/``) into one :class:`Results`.
+
+    Several folders are read as one sweep (e.g. last week's 5 seeds and this week's 5 more); each
+    folder's ``sweep.json`` may list trials it reused from other folders (``sweeps.reuse``), and
+    those are read too. A trial folder reached twice counts once. The folders must agree on the
+    metric and its direction.
+    """
+    if not paths:
+        raise ValueError("no results folder given")
+    parts = [_load_one(Path(p)) for p in paths]
+    if len({(p.metric, p.mode) for p in parts}) > 1:
+        raise ValueError("the folders optimise different metrics: " + ", ".join(
+            f"{p.path} ({p.metric}, {p.mode})" for p in parts))
+    if len({p.search for p in parts}) > 1:
+        raise ValueError("a tuning sweep and an ablation cannot be read as one sweep: " + ", ".join(
+            f"{p.path} ({p.search})" for p in parts))
+    trials = pd.concat([p.trials for p in parts], ignore_index=True)
+    trials["reused"] = trials.groupby("trial_path")["reused"].transform("any")
+    trials = trials.drop_duplicates("trial_path").drop(columns="arm")
+    curves = pd.concat([p.curves for p in parts if len(p.curves)] or [parts[0].curves], ignore_index=True)
+    curves = curves.drop_duplicates(["trial_path", "epoch"]) if "trial_path" in curves else curves
+    declared = next((p.swept for p in parts if p.swept), None)
+    trials, arm_keys = label_arms(trials, declared)
+    order = {tid: i for i, tid in enumerate(trials["trial_id"])}
+    if len(curves):
+        curves = curves.sort_values(["trial_id", "epoch"], key=lambda s: s.map(order) if s.name == "trial_id"
+                                    else s).reset_index(drop=True)
+    first = parts[0]
+    return Results(first.path, trials.reset_index(drop=True), curves, arm_keys, first.metric, first.mode,
+                   first.search, [p.path for p in parts])
+
+
+@dataclass
+class _Folder:
+    path: Path
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    metric: str
+    mode: str
+    search: str
+    swept: list[str] | None
+
+
+def _load_one(path: Path) -> _Folder:
+    """One experiment folder's trials (its own and those its sweep.json says it reused).
 
     Trials are sorted by their arm's config values, then seed, then trial id, so the order does
     not depend on the order Tune (or a file system) lists them in.
     """
-    path = Path(path)
     sweep = _read_json(path / "sweep.json") or {}
     metric, mode = sweep.get("metric", "val_error"), sweep.get("mode", "min")
     states = _trial_states(path)
@@ -72,22 +117,21 @@ def load(path: str | Path) -> Results:
         raise FileNotFoundError(f"{path}: no trials found (expected a Ray Tune experiment folder with one "
                                 "subfolder per trial holding params.json)")
     by_dir = {s.get("relative_logdir") or tid: s for tid, s in states.items()}
+    reused = {str(Path(p)) for p in sweep.get("reused", []) if "://" not in p}
+    targets = [(path / name, by_dir.get(name)) for name in names]
+    targets += [(Path(p), None) for p in sorted(reused) if Path(p).parent != path and Path(p).is_dir()]
     rows, curves = [], []
-    for name in names:
-        row, curve = _read_trial(path / name, by_dir.get(name), metric, mode)
+    for trial_dir, state in targets:
+        row, curve = _read_trial(trial_dir, state, metric, mode)
+        row["reused"] = str(trial_dir) in reused
         rows.append(row)
-        curves.append(curve)
+        curves.append(curve.assign(trial_path=row["trial_path"]))
     trials = pd.DataFrame(rows)
     trials["status"] = [_status(r, trials) for r in rows]
-    trials, arm_keys = label_arms(trials, sweep.get("swept"))
+    trials, _ = label_arms(trials, sweep.get("swept"))
     curve_frame = pd.concat([c for c in curves if len(c)], ignore_index=True) if any(len(c) for c in curves) \
-        else pd.DataFrame(columns=["trial_id", "epoch"])
-    order = {tid: i for i, tid in enumerate(trials["trial_id"])}
-    if len(curve_frame):
-        curve_frame = curve_frame.sort_values(["trial_id", "epoch"], key=lambda s: s.map(order) if s.name == "trial_id"
-                                              else s).reset_index(drop=True)
-    search = _search_kind(path, sweep)
-    return Results(path, trials, curve_frame, arm_keys, metric, mode, search)
+        else pd.DataFrame(columns=["trial_id", "epoch", "trial_path"])
+    return _Folder(path, trials, curve_frame, metric, mode, _search_kind(path, sweep), sweep.get("swept"))
 
 
 def label_arms(trials: pd.DataFrame, swept: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -138,12 +182,14 @@ def arm_columns(arm_keys: list[str]) -> list[str]:
 def _read_trial(trial_dir: Path, state: dict[str, Any] | None, metric: str, mode: str
                 ) -> tuple[dict[str, Any], pd.DataFrame]:
     state = state or {}
-    config = _read_json(trial_dir / "params.json") or state.get("config") or {}
+    config = dict(_read_json(trial_dir / "params.json") or state.get("config") or {})
+    identity = {TRIAL_KEY: config.pop(TRIAL_KEY, None), CODE_KEY: config.pop(CODE_KEY, None)}
     rows = _read_rows(trial_dir)
     trial_id = str(state.get("trial_id") or (rows[-1].get("trial_id") if rows else None) or trial_dir.name)
     curve = _curve(rows, trial_id)
     last = curve.iloc[-1].to_dict() if len(curve) else {}
     row: dict[str, Any] = {"trial_id": trial_id, "trial_number": state.get("number"), "trial_dir": trial_dir.name,
+                           "trial_path": str(trial_dir), "experiment": trial_dir.parent.name, **identity,
                            "tune_status": state.get("status"),
                            "retries": int(state.get("num_failures", _count_failures(trial_dir))),
                            "error_file": (trial_dir / "error.txt").exists(),

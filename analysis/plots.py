@@ -74,8 +74,24 @@ def axis_label(metric: str) -> str:
     return metric.replace("_", " ")
 
 
+_FOOTER: list[str] = []  # the provenance line drawn under every saved figure (set by ``footer``)
+
+
+@contextmanager
+def footer(text: str) -> Iterator[None]:
+    """Figures saved inside this block carry ``text`` (the sweep's provenance) under their axes."""
+    _FOOTER.append(text)
+    try:
+        yield
+    finally:
+        _FOOTER.pop()
+
+
 def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
-    """Write ``name.png`` and ``name.pdf``; close the figure."""
+    """Write ``name.png`` and ``name.pdf`` (with the provenance footer, if one is set); close the figure."""
+    if _FOOTER:
+        fig.text(0.0, 0.0, _FOOTER[-1], fontsize=5, color="0.4", ha="left", va="top", wrap=True,
+                 transform=fig.transFigure)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]

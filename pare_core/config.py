@@ -211,6 +211,9 @@ class TrialConfig:
         return obj
 
 
+# Keys that change how a run executes, not what it computes (trial identity leaves them out).
+EXECUTION_KEYS = ("runtime.threads", "runtime.compile", "runtime.fail_at_epoch", "train.eval_batch_size")
+
 ORCA_ALIGN_EPOCHS = 60  # official embedder_epochs for most tasks (100 for NinaPro, 20 for OpenML)
 # PaRe's constants (BIT-DA/PaRe src/main_PaRe*.py and configs; docs/methods.md has file:line for each),
 # by the task's (kind, layout). The warm phase is the paper's share of the run: 10 of the 60 epochs of

@@ -1,7 +1,8 @@
 """A live ``summary.md`` per sweep: one row per arm (config minus seed), rewritten as trials end.
 
-Columns: the swept keys, trials done / failed / pending, crashes (every crash counts, including
-those a retry recovered from), then mean ± std over seeds of the metric and of ``test_error``.
+Columns: the swept keys, trials done (of which reused: finished earlier, found by key, not re-run) /
+failed / pending, crashes (every crash counts, including those a retry recovered from), then mean ±
+std over seeds of the metric and of ``test_error``.
 
 A driver-side Ray Tune callback, so it sees every trial, including trials finished before a
 ``--resume`` (Tune hands the full trial list to each hook). Failed trials are counted and listed,
@@ -53,22 +54,25 @@ def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], en
         return ending.get(t.trial_id, t.status)
 
     arms: dict[tuple, list[Trial]] = {}
-    for trial in trials:
+    for trial in trials:  # Tune trials and reused ones (sweeps.reuse.FinishedTrial, shaped alike)
         arms.setdefault(tuple(repr(trial.config.get(k)) for k in swept), []).append(trial)
     rows = []
     for group in arms.values():
         done = [t for t in group if status(t) == DONE]
         failed = sum(status(t) == FAILED for t in group)
         inert = inert_keys(group[0].config)
-        rows.append([*("—" if k in inert else group[0].config.get(k) for k in swept), len(done), failed,
+        rows.append([*("—" if k in inert else group[0].config.get(k) for k in swept), len(done),
+                     sum(getattr(t, "reused", False) for t in group), failed,
                      len(group) - len(done) - failed,
                      sum(t.num_failures for t in group),
                      mean_std([t.last_result.get(metric) for t in done]),
                      mean_std([t.last_result.get("test_error") for t in done])])
-    headers = [*swept, "done", "failed", "pending", "crashes", f"{metric} (mean ± std)", "test_error (mean ± std)"]
+    headers = [*swept, "done", "reused", "failed", "pending", "crashes", f"{metric} (mean ± std)",
+               "test_error (mean ± std)"]
     counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}
+    n_reused = sum(getattr(t, "reused", False) for t in trials)
     text = [f"# Sweep `{name}`", "",
-            f"{len(trials)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
+            f"{len(trials)} trials: {counts[DONE]} done ({n_reused} reused), {counts[FAILED]} failed, "
             f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running. "
             f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
             f"(`test_error` appears when a trial ran its full budget).", "",
@@ -89,14 +93,15 @@ class SummaryCallback(Callback):
     60-key config, which buries the progress of a sweep (the runner sets ``verbose=0``).
     """
 
-    def __init__(self, experiment_path: str, name: str, metric: str, swept: list[str]):
+    def __init__(self, experiment_path: str, name: str, metric: str, swept: list[str], reused: Sequence[Any] = ()):
         self.path = join(experiment_path, "summary.md")
         self.name, self.metric, self.swept = name, metric, swept
+        self.reused = list(reused)  # finished trials found by key: shown as done, never re-run
 
     def write(self, trials: Sequence[Trial], trial: Trial | None = None, ending: str = "") -> None:
         """Rewrite summary.md; with ``trial``, also print its one-line progress (``ending``: its new state)."""
         endings = {trial.trial_id: ending} if trial is not None and ending in (DONE, FAILED) else {}
-        write_text(self.path, render(self.name, self.metric, self.swept, trials, endings))
+        write_text(self.path, render(self.name, self.metric, self.swept, [*self.reused, *trials], endings))
         if trial is not None:
             finished = sum(endings.get(t.trial_id, t.status) in (DONE, FAILED) for t in trials)
             inert = inert_keys(trial.config)

@@ -15,6 +15,7 @@ from ray import tune
 
 from pare_core.config import TrialConfig
 from pare_core.train import Checkpointer, fit
+from sweeps.identity import config_only
 
 
 def trial_threads() -> int:
@@ -30,7 +31,7 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1) -> None:
     After a crash, Tune restarts the trial and ``tune.get_checkpoint()`` hands back the latest
     checkpoint, from which ``fit`` continues (epoch numbering continues).
     """
-    cfg = TrialConfig.from_flat(config)
+    cfg = TrialConfig.from_flat(config_only(config))
     if not cfg.runtime.threads:
         cfg.runtime.threads = trial_threads()
     node_id = ray.get_runtime_context().get_node_id()

@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 import yaml
 
+from sweeps.identity import TRIAL_KEY, config_only
+
 # A small real sweep for scheduling and fault tests: plain fine-tuning (no source set to build),
 # 3 short epochs, a checkpoint every epoch so that a retry resumes where the crash happened.
 TINY = {
@@ -28,12 +30,14 @@ def write_spec(path: Path, **fields: Any) -> Path:
 
 
 def read_trials(experiment: Path) -> list[dict[str, Any]]:
-    """``[{"dir", "config", "rows"}]`` per trial folder, ``rows`` = the result.json lines in order."""
+    """``[{"dir", "config", "key", "rows"}]`` per trial folder: ``config`` the flat TrialConfig, ``key`` the
+    trial's key (sweeps.identity), ``rows`` the result.json lines in order."""
     out = []
     for params in sorted(experiment.glob("*/params.json")):
         result = params.parent / "result.json"
         text = result.read_text() if result.exists() else ""
-        out.append({"dir": params.parent, "config": json.loads(params.read_text()),
+        params_json = json.loads(params.read_text())
+        out.append({"dir": params.parent, "config": config_only(params_json), "key": params_json.get(TRIAL_KEY),
                     "rows": [json.loads(line) for line in text.splitlines() if line.strip()]})
     return out
 

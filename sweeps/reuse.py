@@ -1,0 +1,154 @@
+"""Finished trials in a results store, found by key, so a sweep runs only what no earlier sweep ran.
+
+Researchers extend sweeps ("I ran 5 seeds, now I want 10", "add one arm"); Ray Tune's restore is
+for resuming the same experiment, not for a changed spec (ray-project/ray PR #33495, #30223). Here a
+launch computes every trial's key (``sweeps.identity.trial_key``) and looks it up among the trials
+already finished anywhere under the storage root; a match is reused, not re-run.
+
+What counts as finished: a trial folder whose ``params.json`` holds a key and whose last
+``result.json`` row holds ``test_error`` (written only after the last epoch, so a trial that crashed
+for good, was stopped early, or is still running never matches). A folder that cannot be read is
+skipped with a warning, never reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pyarrow.fs
+
+from sweeps.identity import TRIAL_KEY
+
+TAIL_BYTES = 1 << 16  # the last result row is at the end of result.json; rows are a few kB at most
+LOCK_FILE = ".launch.lock"
+
+
+@dataclass
+class FinishedTrial:
+    """A finished trial in the store, shaped like the Tune trials the summary renders."""
+
+    trial_id: str
+    path: str  # URI or local path of the trial folder
+    config: dict[str, Any]
+    last_result: dict[str, Any]
+    status: str = "TERMINATED"
+    num_failures: int = 0
+    reused: bool = field(default=True)
+
+
+def finished_trials(storage_root: str, warn: Callable[[str], None] = print) -> dict[str, FinishedTrial]:
+    """Every finished trial under ``storage_root`` (``<root>/<experiment>/<trial>/``) by key.
+
+    Trials without a key (older results) are ignored; unreadable folders are skipped and reported
+    once through ``warn``. When two finished trials share a key, the first in path order wins.
+    """
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage_root)
+    found: dict[str, FinishedTrial] = {}
+    skipped: list[str] = []
+    for experiment in sorted(_subdirs(fs, root)):
+        for trial_dir in sorted(_subdirs(fs, experiment)):
+            try:
+                trial = _read_finished(fs, trial_dir)
+            except (OSError, ValueError, KeyError, TypeError) as err:  # torn, partial or foreign files
+                skipped.append(f"{trial_dir} ({type(err).__name__}: {err})")
+                continue
+            if trial is not None:
+                found.setdefault(trial.config[TRIAL_KEY], trial)
+    if skipped:
+        warn(f"warning: skipped {len(skipped)} unreadable trial folder(s) in {storage_root} (never reused); "
+             f"first: {skipped[0]}")
+    return found
+
+
+def _subdirs(fs: pyarrow.fs.FileSystem, path: str) -> list[str]:
+    try:
+        infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    except OSError:
+        return []
+    return [i.path for i in infos if i.type == pyarrow.fs.FileType.Directory and not i.base_name.startswith(".")]
+
+
+def _read_finished(fs: pyarrow.fs.FileSystem, trial_dir: str) -> FinishedTrial | None:
+    """The trial if it finished and carries a key; None if it is not a trial or not finished."""
+    params = fs.get_file_info(f"{trial_dir}/params.json")
+    if params.type == pyarrow.fs.FileType.NotFound:
+        return None  # not a trial folder (e.g. analysis output)
+    with fs.open_input_stream(params.path) as f:
+        config = json.loads(f.readall())
+    if TRIAL_KEY not in config:
+        return None
+    result = fs.get_file_info(f"{trial_dir}/result.json")
+    if result.type == pyarrow.fs.FileType.NotFound:
+        return None  # never reported
+    with fs.open_input_file(result.path) as f:
+        f.seek(max(0, result.size - TAIL_BYTES))
+        lines = [line for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return None
+    last = json.loads(lines[-1])
+    if "test_error" not in last:
+        return None
+    trial_id = last.get("trial_id") or os.path.basename(trial_dir)
+    return FinishedTrial(trial_id=str(trial_id), path=trial_dir, config=config, last_result=last)
+
+
+class LaunchLocked(RuntimeError):
+    """Another launch is writing to the same experiment folder."""
+
+
+class LaunchLock:
+    """One launch at a time per experiment folder on local storage, so two sweeps started at once under
+    one name cannot interleave their files. A lock left by a dead process on this host is taken over.
+    Object stores have no atomic create-if-absent here, so URIs are not locked (docs/sweeps.md)."""
+
+    def __init__(self, experiment: str):
+        self.path = None if "://" in experiment else os.path.join(experiment, LOCK_FILE)
+
+    def __enter__(self) -> "LaunchLock":
+        if self.path is None:
+            return self
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        owner = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if not self._stale():
+                    raise LaunchLocked(f"another launch holds {self.path} ({self._owner()}): wait for it to end, "
+                                       "or use --name NEW") from None
+                os.unlink(self.path)
+                continue
+            with os.fdopen(fd, "w") as out:
+                out.write(owner)
+            return self
+        raise LaunchLocked(f"could not take {self.path}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def _owner(self) -> str:
+        try:
+            with open(self.path) as f:
+                return f.read().strip()
+        except OSError:
+            return "unknown"
+
+    def _stale(self) -> bool:
+        host, _, pid = self._owner().partition(" ")
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
