@@ -7,7 +7,9 @@ that would silently not apply to a sweep whose trials are already fixed.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 
 @dataclass
@@ -46,11 +48,29 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed values are >= 0 (fractions allowed)")
-    return value
+RESOURCE_RULES = {"cpu": "numbers > 0 (fractions allowed, e.g. 0.5 or 4)",
+                  "gpu": "0, a fraction of one GPU (e.g. 0.5: two trials per GPU) or a whole number of GPUs"}
+
+
+def resource_ok(kind: str, value: Any) -> bool:
+    """Whether ``value`` is a valid per-trial ``cpu`` or ``gpu`` count (:data:`RESOURCE_RULES`): a trial
+    with 0 CPUs gets no thread budget and Ray packs any number of them on a node; Ray splits one GPU
+    into fractions but cannot give a trial 1.5 GPUs."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return value > 0 if kind == "cpu" else value >= 0 and (value <= 1 or float(value).is_integer())
+
+
+def _resource(kind: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not resource_ok(kind, value):
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed values are {RESOURCE_RULES[kind]}")
+        return value
+    return parse
 
 
 def parse_args(prog: str, description: str, argv: list[str] | None = None) -> SweepArgs:
@@ -67,8 +87,8 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
     parser.add_argument("--storage-path", default="./results",
                         help="where results go: a local folder (single machine), s3://..., gs://..., or an NFS "
                         "path mounted on every node (default: ./results)")
-    parser.add_argument("--gpus-per-trial", type=_fraction, help="GPUs per trial, fractions share a GPU (e.g. 0.5)")
-    parser.add_argument("--cpus-per-trial", type=_fraction, help="CPUs per trial (also torch's thread count)")
+    parser.add_argument("--gpus-per-trial", type=_resource("gpu"), help="GPUs per trial, fractions share a GPU (e.g. 0.5)")
+    parser.add_argument("--cpus-per-trial", type=_resource("cpu"), help="CPUs per trial (also torch's thread count)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep NAME under --storage-path: only unfinished and errored trials run")
     parser.add_argument("--dry-run", action="store_true", help="print the trial table and GPU-hour estimate; start no Ray")

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import ray
+import ray._private.ray_constants as ray_constants  # private: Ray is pinned (pyproject.toml)
 import yaml
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -54,20 +55,26 @@ def describe(sweep: Sweep) -> str:
              "fixed (differs from paper defaults): " + (", ".join(f"{k}={v}" for k, v in fixed.items()) or "none"), ""]
     if sweep.search["type"] == "grid":
         arms = len({tuple(repr(t[k]) for k in sweep.swept) for t in sweep.trials})
-        lines.append(markdown_table(["#", *sweep.swept, "seed"],
-                                    [[i, *(t[k] for k in sweep.swept), t["seed"]] for i, t in enumerate(sweep.trials)]))
+        own = ["cpu", "gpu"] if sweep.arm_resources else []  # arms have their own resources: one column each
+        lines.append(markdown_table(["#", *sweep.swept, "seed", *own],
+                                    [[i, *(t[k] for k in sweep.swept), t["seed"], *(sweep.trial_resources(t)[r] for r in own)]
+                                     for i, t in enumerate(sweep.trials)]))
         count = f"{sweep.n_trials} trials = {arms} arms x {len(sweep.seeds)} seeds"
     else:
         lines.append(markdown_table(["searched key", "domain"], [[k, d] for k, d in sweep.space.items()]))
         count = f"{sweep.n_trials} trials sampled by {sweep.search['type']} (seed {sweep.seeds[0]})"
     epochs = sweep.base["train.epochs"]
     gpus = sweep.resources["gpu"] or 1.0
-    hours = sweep.n_trials * epochs * sweep.gpu_s_per_epoch * gpus / 3600
+    gpu_trials = sum(sweep.trial_resources(t)["gpu"] or 1.0 for t in sweep.trials) if sweep.arm_resources \
+        else sweep.n_trials * gpus
+    hours = epochs * sweep.gpu_s_per_epoch * gpu_trials / 3600
+    per_trial = ("its arm's CPU and GPU (table)", "its arm's") if sweep.arm_resources \
+        else (_resources_text(sweep.resources), f"{gpus:g}")
     lines += ["", f"{count}; scheduler {sweep.scheduler['type']}; metric {sweep.metric} ({sweep.mode}); "
-              f"per trial {sweep.resources['cpu']:g} CPU, {sweep.resources['gpu']:g} GPU; "
+              f"per trial {per_trial[0]}; "
               f"checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
               f"estimated GPU-hours: {hours:.2f} ({epochs} epochs x {sweep.gpu_s_per_epoch:g} GPU-s/epoch per trial "
-              f"at {gpus:g} GPU per trial{'; an upper bound, ASHA stops trials early' if sweep.scheduler['type'] == 'asha' else ''})"]
+              f"at {per_trial[1]} GPU per trial{'; an upper bound, ASHA stops trials early' if sweep.scheduler['type'] == 'asha' else ''})"]
     return "\n".join(lines)
 
 
@@ -75,6 +82,9 @@ def run(sweep: Sweep, args: SweepArgs) -> int:
     """Launch (or ``--resume``) the sweep on Ray and wait for it; 0 if every trial finished, 1 if any failed."""
     storage_path = storage.resolve(args.storage_path)
     experiment = storage.join(storage_path, sweep.name)
+    unusable = storage.unwritable(storage_path)
+    if unusable:
+        return _fail(unusable)
     saved = storage.read_text(storage.join(experiment, "sweep.json"))
     if args.resume and saved is None:
         return _fail(f"--resume: no sweep at {experiment} (check --name, --storage-path and --smoke-test)")
@@ -86,7 +96,8 @@ def run(sweep: Sweep, args: SweepArgs) -> int:
     _init_ray(args.address)
     try:
         hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
-        problem = storage.storage_problem(storage_path, hosts, storage.read_mounts())
+        problem = storage.storage_problem(storage_path, hosts, storage.read_mounts()) or \
+            (None if args.address else _beyond_machine(sweep, ray.cluster_resources()))
         if problem:
             return _fail(problem)
         if args.resume:
@@ -114,17 +125,48 @@ def _fail(message: str) -> int:
 
 
 def _init_ray(address: str | None) -> None:
-    """Join ``address``; with none, start a private Ray bound to 127.0.0.1 (not the machine's network address)."""
+    """Join ``address``; with none, start a private Ray bound to 127.0.0.1 (not the machine's network address).
+
+    Ray picks loopback only when ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off, and reads it when ``ray``
+    is imported (``ray_constants.ENABLE_RAY_CLUSTER``), which happened before this call: the variable is
+    set for the processes Ray starts and the constant for this one. (``ray.init(_node_ip_address=
+    "127.0.0.1")`` does not work: Ray turns a loopback address into the network one.)
+    """
     if address is None:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(address="local", include_dashboard=False)
     else:
         ray.init(address=address)
 
 
+def _resources_text(resources: dict[str, float]) -> str:
+    return f"{resources['cpu']:g} CPU, {resources['gpu']:g} GPU"
+
+
 def _trainable(sweep: Sweep) -> Any:
+    """The trainable with its resources: each trial's from its arm (``Sweep.trial_resources``), which
+    Tune asks for by config (``with_resources`` takes a callable)."""
     fn = tune.with_parameters(train_trial, checkpoint_every=sweep.checkpoint_every)
-    return tune.with_resources(fn, {"cpu": sweep.resources["cpu"], "gpu": sweep.resources["gpu"]})
+
+    def resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+        own = sweep.trial_resources(config)
+        return tune.PlacementGroupFactory([{"CPU": own["cpu"], "GPU": own["gpu"]}])
+
+    return tune.with_resources(fn, resources)
+
+
+def _beyond_machine(sweep: Sweep, available: dict[str, float]) -> str | None:
+    """Local Ray has no autoscaler: a trial asking for more CPUs or GPUs than this machine offers would
+    wait forever (Tune only warns). Why some trial does, or None."""
+    for trial in sweep.trials or [sweep.base]:
+        own = sweep.trial_resources(trial)
+        if own["cpu"] > available.get("CPU", 0) or own["gpu"] > available.get("GPU", 0):
+            arm = ", ".join(f"{k}={trial[k]}" for k in sweep.swept) if sweep.arm_resources else "every trial"
+            return (f"trials ask for {_resources_text(own)} ({arm}), but this machine offers local Ray "
+                    f"{available.get('CPU', 0):g} CPU, {available.get('GPU', 0):g} GPU: set --gpus-per-trial / "
+                    "--cpus-per-trial to fit (--gpus-per-trial 0 runs on the CPU), or join a cluster with --address")
+    return None
 
 
 def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
@@ -154,7 +196,8 @@ def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
                                     num_samples=sweep.n_trials, trial_dirname_creator=TrialDirName(sweep.swept),
                                     # CPU trials reuse worker processes: imports and weight loading are most of
                                     # a short CPU trial. GPU trials get a fresh process (no CUDA state carried).
-                                    reuse_actors=sweep.resources["gpu"] == 0),
+                                    reuse_actors=all(sweep.trial_resources(t)["gpu"] == 0
+                                                     for t in sweep.trials or [sweep.base])),
         run_config=tune.RunConfig(
             name=sweep.name, storage_path=storage_path, verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),

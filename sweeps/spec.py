@@ -20,7 +20,7 @@ import yaml
 
 from pare_core.config import parse_sets
 from pare_core.config import TrialConfig
-from sweeps.cli import SweepArgs
+from sweeps.cli import RESOURCE_RULES, SweepArgs, resource_ok
 
 SPEC_DIR = Path(__file__).resolve().parent / "configs"
 TUNED_DIR = SPEC_DIR / "tuned"
@@ -57,10 +57,17 @@ class Sweep:
     gpu_s_per_epoch: float
     tuned: bool  # write the best config to configs/tuned/<task>.yaml (tune_task)
     seeds: list[int] = field(default_factory=list)
+    # arms whose resources differ from ``resources``: [{"arm": {swept key: value}, "resources": {cpu, gpu}}]
+    arm_resources: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_trials(self) -> int:
         return len(self.trials) if self.search["type"] == "grid" else int(self.search["num_samples"])
+
+    def trial_resources(self, config: dict[str, Any]) -> dict[str, float]:
+        """``{cpu, gpu}`` of the trial with this config: its arm's own resources, else the sweep's."""
+        return next((a["resources"] for a in self.arm_resources
+                     if all(config.get(k) == v for k, v in a["arm"].items())), self.resources)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -104,7 +111,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     search = {"type": "grid", **(use("search", None) or {})}
     _check_choice(f"{path} search.type", search["type"], SEARCHES)
     seeds = args.seeds or list(use("seeds", [0]))
-    trials, space = [], {}
+    trials, space, arms = [], {}, []
     if search["type"] == "grid":
         arms = _arms(path, use("arms", None) or [{}], use("grid", None) or {})
         trials = _trials(base, arms, seeds, late)
@@ -115,12 +122,13 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     base = _validated(base, [("--seeds", {"seed": seeds[0]}), *late])
     swept = list(space) or [k for k in base if k != "seed" and len({repr(t[k]) for t in trials}) > 1]
 
-    _check_fields(f"{path} resources", raw.get("resources") or {}, {"cpu", "gpu"})
-    resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}
-    if args.cpus_per_trial is not None:
-        resources["cpu"] = args.cpus_per_trial
-    if args.gpus_per_trial is not None:
-        resources["gpu"] = args.gpus_per_trial
+    resources = _resources(f"{path} resources", raw.get("resources"), {"cpu": 1.0, "gpu": 0.0}, args)
+    spec_resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}  # validated just above
+    arm_resources = []
+    for (origin, _, given), trial in zip(arms, trials[::len(seeds)]):  # trials go arm by arm, seeds inside
+        own = resources if given is None else _resources(f"{origin}: resources", given, spec_resources, args)
+        if own != resources:
+            arm_resources.append({"arm": {k: trial[k] for k in swept}, "resources": own})
     scheduler = {"type": "fifo", **(raw.get("scheduler") or {})}
     _check_choice(f"{path} scheduler.type", scheduler["type"], SCHEDULERS)
     metric, mode = raw.get("metric", "val_error"), raw.get("mode", "min")
@@ -132,7 +140,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         checkpoint_every=_int_at_least(path, "checkpoint_every", raw.get("checkpoint_every", 1), 1),
         max_failures=_int_at_least(path, "max_failures", raw.get("max_failures", 2), -1),  # -1: retry forever
         gpu_s_per_epoch=float(raw.get("gpu_s_per_epoch", 0.0)),
-        tuned=bool(raw.get("tuned", False)), seeds=seeds,
+        tuned=bool(raw.get("tuned", False)), seeds=seeds, arm_resources=arm_resources,
     )
 
 
@@ -151,9 +159,10 @@ def _validated(flat: dict[str, Any], layers: list[tuple[str, dict[str, Any]]]) -
     return cfg.to_flat()
 
 
-def _arms(path: Path, arms: list[dict[str, Any]], grid: dict[str, list]) -> list[tuple[str, dict[str, Any]]]:
-    """Explicit arms crossed with the grid's cartesian product; each with a label for error messages."""
-    if not isinstance(arms, list) or not isinstance(grid, dict):
+def _arms(path: Path, arms: list[dict[str, Any]], grid: dict[str, list]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Explicit arms crossed with the grid's cartesian product: (label for error messages, config keys,
+    the arm's own ``resources`` or None)."""
+    if not isinstance(arms, list) or not all(isinstance(a, dict) for a in arms) or not isinstance(grid, dict):
         raise SpecError(f"{path}: arms must be a list of mappings and grid a mapping of key: [values]")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -162,13 +171,15 @@ def _arms(path: Path, arms: list[dict[str, Any]], grid: dict[str, list]) -> list
     for i, arm in enumerate(arms):
         for combo in itertools.product(*grid.values()):
             point = dict(zip(grid, combo))
-            out.append((f"{path} arms[{i}] {arm}" + (f" x grid {point}" if point else ""), {**arm, **point}))
+            keys = {k: v for k, v in arm.items() if k != "resources"}
+            out.append((f"{path} arms[{i}] {arm}" + (f" x grid {point}" if point else ""), {**keys, **point},
+                        arm.get("resources")))
     return out
 
 
 def _trials(base: dict[str, Any], arms, seeds: list[int], late) -> list[dict[str, Any]]:
     trials: list[dict[str, Any]] = []
-    for origin, arm in arms:
+    for origin, arm, _ in arms:
         arm_flat = _validated(base, [(origin, arm)])
         trials.extend(_validated(arm_flat, [("--seeds", {"seed": s}), *late]) for s in seeds)
     seen: dict[str, int] = {}
@@ -199,6 +210,18 @@ def _space(path: Path, space: dict[str, Any], base: dict[str, Any], late) -> dic
     if not out:
         raise SpecError(f"{path}: search type optuna needs a non-empty space")
     return out
+
+
+def _resources(where: str, given: Any, under: dict[str, float], args: SweepArgs) -> dict[str, float]:
+    """``given`` (``{cpu, gpu}``, either may be left out) over ``under``, validated; then
+    ``--cpus-per-trial`` and ``--gpus-per-trial``, which override every spec and arm value."""
+    _check_fields(where, given or {}, {"cpu", "gpu"})
+    out = {**under, **(given or {})}
+    for kind, value in out.items():
+        if not resource_ok(kind, value):
+            raise SpecError(f"{where}: {kind}={value!r} is invalid: allowed values are {RESOURCE_RULES[kind]}")
+    flags = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    return {kind: float(value if flags[kind] is None else flags[kind]) for kind, value in out.items()}
 
 
 def _name(template: str, base: dict[str, Any]) -> str:

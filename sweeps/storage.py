@@ -23,6 +23,25 @@ def resolve(storage_path: str) -> str:
     return storage_path if "://" in storage_path else str(Path(storage_path).expanduser().resolve())
 
 
+def unwritable(storage_path: str) -> str | None:
+    """Why results cannot be written under ``storage_path`` (one line), or None if they can.
+
+    Tried for real, before Ray starts: a small file is written there and deleted. A folder that cannot
+    be created (``/proc/x``), a missing bucket or wrong credentials then end the launch with this line
+    instead of a traceback at the first checkpoint. S3 reads its endpoint, region and credentials from
+    the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...), as Ray's own storage does.
+    """
+    probe = join(storage_path, f".write-probe-{os.getpid()}")
+    try:
+        write_text(probe, "")
+        fs, path = pyarrow.fs.FileSystem.from_uri(probe)
+        fs.delete_file(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        return f"--storage-path {storage_path} is not usable: {reason}"
+    return None
+
+
 def storage_problem(storage_path: str, node_hosts: set[str], mounts: str) -> str | None:
     """Why ``storage_path`` cannot serve a cluster whose nodes run on ``node_hosts``; None if it can.
 

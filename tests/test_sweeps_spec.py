@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 import ray
 
 from pare_core.config import TrialConfig
+from sweep_results import write_spec
 from sweeps import spec as spec_mod
 from sweeps.cli import SweepArgs, parse_args, parse_seeds
 from sweeps.runner import describe, main
@@ -185,3 +187,44 @@ def test_arms_with_one_seed_differ_only_in_what_the_spec_sweeps(name, smoke):
             differ = {k for k in a if a[k] != b[k]}
             derived = {k for k in differ if RESOLVED_FROM.get(k, set()) & declared & differ}
             assert differ - derived <= declared, (name, differ - derived - declared)
+
+
+def test_arms_carry_their_own_resources_and_the_flags_override_them():
+    sweep = build("ablate_backbone", SweepArgs())
+    by_backbone = {t["backbone.name"]: sweep.trial_resources(t) for t in sweep.trials}
+    assert by_backbone == {"minilm": {"cpu": 2.0, "gpu": 0.5}, "efficientnet_lite0": {"cpu": 2.0, "gpu": 0.25}}
+    gpu_only = build("ablate_backbone", SweepArgs(gpus_per_trial=1))  # one flag overrides its kind only
+    assert {json.dumps(gpu_only.trial_resources(t)) for t in gpu_only.trials} == {json.dumps({"cpu": 2.0, "gpu": 1.0})}
+    both = build("ablate_backbone", SweepArgs(gpus_per_trial=0, cpus_per_trial=1))
+    assert both.arm_resources == [] and both.resources == {"cpu": 1.0, "gpu": 0.0}
+    smoke = build("ablate_backbone", SweepArgs(smoke_test=True))  # smoke arms fit a CPU-only machine
+    assert smoke.arm_resources == [] and smoke.resources["gpu"] == 0
+
+
+@pytest.mark.parametrize("resources, message", [
+    ({"cpu": 0}, r"arms\[1\].*: resources: cpu=0 is invalid: allowed values are numbers > 0"),
+    ({"gpu": 1.5}, r"arms\[1\].*: resources: gpu=1.5 is invalid: allowed values are 0, a fraction of one GPU"),
+    ({"gpus": 1}, r"arms\[1\].*: resources: unknown field 'gpus': allowed fields are cpu, gpu"),
+])
+def test_bad_arm_resources_are_named(tmp_path, resources, message):
+    spec = write_spec(tmp_path / "res.yaml", arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3, "resources": resources}])
+    with pytest.raises(SpecError, match=message):
+        build(str(spec), SweepArgs())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--storage-path", "/proc/x"], "error: --storage-path /proc/x is not usable: [Errno 2] Cannot create directory "
+                                    "'/proc/x'"),
+    (["--cpus-per-trial", "0"], "error: argument --cpus-per-trial: '0' is invalid: allowed values are numbers > 0"),
+    (["--gpus-per-trial", "1.5"], "error: argument --gpus-per-trial: '1.5' is invalid: allowed values are 0, a "
+                                  "fraction of one GPU"),
+])
+def test_bad_launch_input_is_one_clear_line_before_ray(argv, message, capsys):
+    try:
+        rc = main("ablate_gate", argv=["--smoke-test", *argv])
+    except SystemExit as exit:  # a malformed flag: argparse prints usage + the error line, exit 2
+        rc = exit.code
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert any(message in line for line in err.splitlines())  # the whole reason on one line
+    assert not ray.is_initialized()
