@@ -53,3 +53,17 @@ def test_misspelt_key_fails_schema(cluster, where, typo):
     node[typo] = 1
     with pytest.raises(jsonschema.ValidationError, match=typo):
         validate_config(prepare_config(bad))
+
+
+def test_token_auth_stays_on_and_the_dashboard_stays_private(cluster):
+    """Ray 2.60 turns token authentication on by default only for ``ray.init`` clusters; a ``ray start``
+    cluster runs without it unless ``RAY_AUTH_MODE=token`` is set on every node and every node has the
+    token. The dashboard (job submission = running code) must not listen on a public interface."""
+    assert "--env RAY_AUTH_MODE=token" in cluster["docker"]["run_options"]  # every Ray process in every container
+    assert not {"head_run_options", "worker_run_options"} & set(cluster["docker"])  # ... none left out
+    assert cluster["file_mounts"]["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"  # one token, on every node
+    text = (ROOT / "cluster.yaml").read_text()
+    assert "RAY_AUTH_MODE=disabled" not in text and "0.0.0.0" not in text
+    head_starts = [c for c in cluster["head_start_ray_commands"] if "ray start" in c]
+    assert head_starts and all("--dashboard-host=127.0.0.1" in c for c in head_starts)
+    assert not any("dashboard-host" in c for c in cluster["worker_start_ray_commands"])  # workers run none
