@@ -9,7 +9,9 @@ any data is loaded.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,7 +233,7 @@ def resolve(cfg: "TrialConfig", kind: str, layout: str) -> "TrialConfig":
     values. ``kind`` and ``layout`` are the task's (``TaskSpec.kind``: classification | dense | ...;
     ``TaskSpec.layout``: 1d | 2d).
     """
-    out = TrialConfig.from_flat({}, base=cfg)
+    out = copy.deepcopy(cfg)
     if out.mix.weight == AUTO:
         out.mix.weight = PAPER_MIX_WEIGHT["dense" if kind == "dense" else layout]
     if out.gate.warm_frac == AUTO:
@@ -329,7 +331,14 @@ def _set(cfg: TrialConfig, key: str, value: Any) -> None:
     f = names.get(parts[-1])
     if f is None or dataclasses.is_dataclass(getattr(obj, parts[-1])):
         raise ValueError(f"unknown config key {key!r}: allowed keys are {', '.join(allowed_keys())}")
-    setattr(obj, parts[-1], _coerce(key, value, typing.get_type_hints(type(obj))[f.name]))
+    setattr(obj, parts[-1], _coerce(key, value, _field_types(type(obj))[f.name]))
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type) -> dict[str, type]:
+    """A config dataclass's field types (``from __future__ import annotations`` keeps them as strings;
+    resolving them is most of the cost of building a config, so once per class)."""
+    return typing.get_type_hints(cls)
 
 
 def _coerce(key: str, value: Any, typ: type) -> Any:

@@ -72,8 +72,9 @@ def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], en
     counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}
     n_reused = sum(getattr(t, "reused", False) for t in trials)
     text = [f"# Sweep `{name}`", "",
-            f"{len(trials)} trials: {counts[DONE]} done ({n_reused} reused), {counts[FAILED]} failed, "
-            f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running. "
+            f"{len(trials)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
+            f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running; {n_reused} of the done reused "
+            "(finished earlier with the same key, not re-run). "
             f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
             f"(`test_error` appears when a trial ran its full budget).", "",
             markdown_table(headers, rows)]

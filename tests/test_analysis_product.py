@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from analysis import figures, load, stats
+from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
 from test_analysis_sweep import assert_index_complete, figure_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +46,10 @@ def test_trials_and_metrics_are_the_reported_ones(smoke):
     assert results.metric == sweep["metric"] and results.search == "grid"
     for _, t in trials.iterrows():
         rows = reported(smoke / t["trial_dir"])
-        config = json.loads((smoke / t["trial_dir"] / "params.json").read_text())
+        params = json.loads((smoke / t["trial_dir"] / "params.json").read_text())
+        config = config_only(params)
         assert {k: t["config/" + k] for k in config} == config
+        assert (t[TRIAL_KEY], t[CODE_KEY]) == (params[TRIAL_KEY], params[CODE_KEY])  # identity: columns, not config
         assert t["test_error"] == rows[-1]["test_error"] and t["val_error"] == rows[-1]["val_error"]
         assert t["epochs"] == config["train.epochs"] == len(results.curves[results.curves["trial_id"] == t["trial_id"]])
         assert t["best_val_error"] == min(r["val_error"] for r in rows)

@@ -116,7 +116,7 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     assert {(t["config"]["gate.selection"], t["config"]["seed"]) for t in launched} == {
         ("threshold", 0), ("random", 1), ("threshold", 1)}
     summary = (experiment / "summary.md").read_text()
-    assert "4 trials: 4 done (1 reused)" in summary
+    assert "4 trials: 4 done, 0 failed, 0 pending or running; 1 of the done reused" in summary
     sweep = json.loads((experiment / "sweep.json").read_text())
     launched_code = {t["dir"].name: json.loads((t["dir"] / "params.json").read_text())[CODE_KEY] for t in trials}
     prov = sweep["provenance"]

@@ -19,6 +19,7 @@ import yaml
 from pare_core.config import TrialConfig, inert_keys
 from pare_core.train import load_checkpoint
 from sweeps.cli import SweepArgs
+from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
 from sweeps.spec import build
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,9 @@ def test_ablation_smoke_sweep(script, tmp_path):
     experiment = tmp_path / sweep.name
     dirs = trial_dirs(experiment)
     assert len(dirs) == sweep.n_trials >= 4
-    configs = [json.loads((d / "params.json").read_text()) for d in dirs]
+    params = [json.loads((d / "params.json").read_text()) for d in dirs]
+    assert all(p[TRIAL_KEY] and p[CODE_KEY] for p in params)  # each trial's identity (sweeps.identity)
+    configs = [config_only(p) for p in params]
     canon = lambda c: json.dumps(c, sort_keys=True)  # noqa: E731
     assert sorted(map(canon, configs)) == sorted(map(canon, sweep.trials))  # every planned trial ran, full config
     epochs = sweep.base["train.epochs"]
@@ -65,7 +68,7 @@ def test_ablation_smoke_sweep(script, tmp_path):
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "done" not in line]
     assert len(rows) == n_arms and all(" | 2 | 0 | 0 | 0 | " in row for row in rows)  # 2 seeds done per arm
     assert f"{sweep.n_trials} trials: {sweep.n_trials} done, 0 failed" in summary
-    assert json.loads((experiment / "sweep.json").read_text())["trials"] == sweep.trials
+    assert [config_only(t) for t in json.loads((experiment / "sweep.json").read_text())["trials"]] == sweep.trials
 
 
 def test_tune_task_smoke_writes_a_base_file(tmp_path):
