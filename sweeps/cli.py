@@ -27,6 +27,7 @@ class SweepArgs:
     resume: bool = False
     dry_run: bool = False
     name: str | None = None
+    no_reuse: bool = False
 
 
 # Flags that choose trials or their resources: fixed once a sweep has started.
@@ -93,6 +94,8 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
                         help="continue the sweep NAME under --storage-path: only unfinished and errored trials run")
     parser.add_argument("--dry-run", action="store_true", help="print the trial table and GPU-hour estimate; start no Ray")
     parser.add_argument("--name", help="experiment folder name under --storage-path (default: the spec's name)")
+    parser.add_argument("--no-reuse", action="store_true", help="run every trial, even those whose key matches a "
+                        "finished trial under --storage-path (default: reuse them)")
     ns = parser.parse_args(argv)
     args = SweepArgs(**{k: v for k, v in vars(ns).items() if v is not None})
     if args.resume:

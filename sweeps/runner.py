@@ -24,6 +24,8 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from pare_core.config import TrialConfig, inert_keys
 from sweeps import storage
 from sweeps.cli import SweepArgs, parse_args
+from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, provenance, trial_key
+from sweeps.reuse import FinishedTrial, LaunchLock, LaunchLocked, finished_trials
 from sweeps.spec import SPEC_DIR, TUNED_DIR, SpecError, Sweep, build, spec_path
 from sweeps.summary import SummaryCallback, markdown_table
 from sweeps.trainable import train_trial
@@ -79,7 +81,12 @@ def describe(sweep: Sweep) -> str:
 
 
 def run(sweep: Sweep, args: SweepArgs) -> int:
-    """Launch (or ``--resume``) the sweep on Ray and wait for it; 0 if every trial finished, 1 if any failed."""
+    """Launch (or ``--resume``) the sweep on Ray and wait for it; 0 if every trial finished, 1 if any failed.
+
+    A launch reuses every trial whose key matches a finished trial anywhere under the storage root and
+    runs only the others; a launch under an existing name adds its new trials to that folder
+    (docs/sweeps.md, "Extending a sweep").
+    """
     storage_path = storage.resolve(args.storage_path)
     experiment = storage.join(storage_path, sweep.name)
     unusable = storage.unwritable(storage_path)
@@ -88,11 +95,30 @@ def run(sweep: Sweep, args: SweepArgs) -> int:
     saved = storage.read_text(storage.join(experiment, "sweep.json"))
     if args.resume and saved is None:
         return _fail(f"--resume: no sweep at {experiment} (check --name, --storage-path and --smoke-test)")
-    if not args.resume and saved is not None:
-        return _fail(f"{experiment} already holds a sweep: add --resume to continue it, --name NEW for a new one, "
-                     "or delete the folder")
-    if args.resume:
-        sweep = Sweep(**json.loads(saved))
+    try:
+        with LaunchLock(experiment):
+            return _launch(Sweep(**json.loads(saved)) if args.resume else sweep, args, storage_path, experiment)
+    except LaunchLocked as err:
+        return _fail(str(err))
+
+
+def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -> int:
+    reused: list[FinishedTrial] = []
+    if not args.resume:
+        sweep = with_identity(sweep)
+        if not args.no_reuse and sweep.search["type"] == "grid":
+            found = finished_trials(storage_path)
+            reused = [found[t[TRIAL_KEY]] for t in sweep.trials if t[TRIAL_KEY] in found]
+        sweep.reused = [t.path for t in reused]
+        storage.write_text(storage.join(experiment, "sweep.json"), json.dumps(dataclasses.asdict(sweep), indent=1))
+    to_run = dataclasses.replace(sweep, trials=[t for t in sweep.trials if t[TRIAL_KEY] not in
+                                                {r.config[TRIAL_KEY] for r in reused}]) if reused else sweep
+    print(f"sweep {sweep.name}: {sweep.n_trials} trials ({len(reused)} reused, {to_run.n_trials} to run) -> "
+          f"{experiment} (live table: summary.md)", flush=True)
+    if not to_run.n_trials:
+        SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused).write([])
+        print(f"every trial reused. Results: {experiment}  Summary: {experiment}/summary.md")
+        return 0
     _init_ray(args.address)
     try:
         hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
@@ -106,9 +132,7 @@ def run(sweep: Sweep, args: SweepArgs) -> int:
                              "any); delete the folder and launch again")
             tuner = tune.Tuner.restore(experiment, _trainable(sweep), resume_unfinished=True, resume_errored=True)
         else:
-            storage.write_text(storage.join(experiment, "sweep.json"), json.dumps(dataclasses.asdict(sweep), indent=1))
-            tuner = _tuner(sweep, storage_path, experiment)
-        print(f"sweep {sweep.name}: {sweep.n_trials} trials -> {experiment} (live table: summary.md)", flush=True)
+            tuner = _tuner(to_run, storage_path, experiment, reused)
         results = tuner.fit()
         if sweep.tuned:
             print(f"tuned config written to {write_tuned(sweep, results, experiment)}")
@@ -169,7 +193,15 @@ def _beyond_machine(sweep: Sweep, available: dict[str, float]) -> str | None:
     return None
 
 
-def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
+def with_identity(sweep: Sweep) -> Sweep:
+    """The sweep with each grid trial's key and code version (recorded in its params.json) and the
+    launch's provenance (recorded in sweep.json)."""
+    code = code_version()["version"]
+    trials = [{**t, TRIAL_KEY: trial_key(t, code), CODE_KEY: code} for t in sweep.trials]
+    return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file))
+
+
+def _tuner(sweep: Sweep, storage_path: str, experiment: str, reused: list[FinishedTrial]) -> tune.Tuner:
     if sweep.search["type"] == "grid":
         # Arms need not be a cartesian product (e.g. `none` has no threshold), so each trial is a preset
         # point; the keys that vary are declared as choices so Tune accepts the presets as valid values.
@@ -202,7 +234,7 @@ def _tuner(sweep: Sweep, storage_path: str, experiment: str) -> tune.Tuner:
             name=sweep.name, storage_path=storage_path, verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept)],
+            callbacks=[SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused)],
         ),
     )
 

@@ -59,6 +59,8 @@ class Sweep:
     seeds: list[int] = field(default_factory=list)
     # arms whose resources differ from ``resources``: [{"arm": {swept key: value}, "resources": {cpu, gpu}}]
     arm_resources: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)  # what launched it (sweeps.identity.provenance)
+    reused: list[str] = field(default_factory=list)  # folders of finished trials this sweep reuses (sweeps.reuse)
 
     @property
     def n_trials(self) -> int:
