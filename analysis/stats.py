@@ -75,6 +75,7 @@ def arm_stats(trials: pd.DataFrame, arm_keys: list[str], metrics: tuple[str, ...
                                "n_trials": len(group), "n_done": len(done)}
         for status in ("error", "stopped", "running"):
             row[f"n_{'failed' if status == 'error' else status}"] = int((group["status"] == status).sum())
+        row["n_reused"] = int(group["reused"].sum()) if "reused" in group else 0  # finished earlier, found by key
         row["time_s"] = float(group["time_s"].sum())
         for metric in metrics:
             values = done[metric] if metric in done else []

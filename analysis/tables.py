@@ -235,9 +235,11 @@ def to_latex(table: Table) -> str:
 # -- cells ----------------------------------------------------------------------------------------
 
 def trial_counts(s: pd.Series) -> str:
-    """``5/5 done`` or ``3/5 done, 2/5 failed``: how many trials the mean is over, and what happened to the rest."""
+    """``5/5 done`` or ``3/5 done, 2/5 failed``: how many trials the mean is over, and what happened to the
+    rest; ``5/5 done (2 reused)`` when some came from an earlier sweep (``sweeps.reuse``)."""
     note = _problems(s)
-    return f"{s['n_done']}/{s['n_trials']} done" + (f", {note}" if note else "")
+    reused = f" ({s['n_reused']} reused)" if s.get("n_reused", 0) else ""
+    return f"{s['n_done']}/{s['n_trials']} done{reused}" + (f", {note}" if note else "")
 
 
 def _problems(s: pd.Series) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import provenance
+from analysis import provenance, tables
 from analysis.load import load
 from pare_core.config import TrialConfig
 from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, trial_key
@@ -127,6 +127,8 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     # Analysis reads the grown folder: every trial, the reused one flagged, keys and commit in the footer.
     results = load(experiment)
     assert len(results.trials) == 5 and int(results.trials["reused"].sum()) == 1
+    arm_table = tables.render(tables.arm_table(results.trials, results.arm_keys), "md")
+    assert "done (1 reused)" in arm_table and "Provenance" not in arm_table  # figures adds the footer
     assert results.trials[TRIAL_KEY].notna().all()
     footer = provenance.footer(results.trials)
     assert prov["code_version"] in footer and "5 trials (1 reused)" in footer
