@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pare_core.config import inert_keys
+from sweeps import storage
 from sweeps.identity import CODE_KEY, TRIAL_KEY
 
 CONFIG = "config/"
@@ -56,7 +57,8 @@ class Results:
 
 
 def load(*paths: str | Path) -> Results:
-    """Read one or more Ray Tune experiment folders (``results/<name>/``) into one :class:`Results`.
+    """Read one or more Ray Tune experiment folders (``results/<name>/``, or ``s3://...`` as the sweep
+    wrote it: fetched first by :func:`sweeps.storage.download`) into one :class:`Results`.
 
     Several folders are read as one sweep (e.g. last week's 5 seeds and this week's 5 more); each
     folder's ``sweep.json`` may list trials it reused from other folders (``sweeps.reuse``), and
@@ -65,7 +67,7 @@ def load(*paths: str | Path) -> Results:
     """
     if not paths:
         raise ValueError("no results folder given")
-    parts = [_load_one(Path(p)) for p in paths]
+    parts = [_load_one(storage.download(str(p)) if "://" in str(p) else Path(p)) for p in paths]
     if len({(p.metric, p.mode) for p in parts}) > 1:
         raise ValueError("the folders optimise different metrics: " + ", ".join(
             f"{p.path} ({p.metric}, {p.mode})" for p in parts))

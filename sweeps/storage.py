@@ -9,7 +9,10 @@ the first checkpoint, minutes into the sweep; we refuse it at launch instead.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow.fs
@@ -92,6 +95,19 @@ def write_text(uri: str, text: str) -> None:
     with fs.open_output_stream(tmp) as out:
         out.write(text.encode())
     fs.move(tmp, path)
+
+
+def download(uri: str) -> Path:
+    """A local copy of the folder at ``uri`` (``s3://...``, ``gs://...``) for readers that need files on
+    disk (analysis, figures), fetched through the same filesystems (and AWS variables) as the sweep wrote
+    it; in a temporary folder, removed when the process exits."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.Directory:
+        raise FileNotFoundError(f"{uri}: no such folder")
+    local = Path(tempfile.mkdtemp(prefix="pare-results-")) / Path(path).name
+    atexit.register(shutil.rmtree, local.parent, ignore_errors=True)
+    pyarrow.fs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pyarrow.fs.LocalFileSystem())
+    return local
 
 
 def read_text(uri: str) -> str | None:
