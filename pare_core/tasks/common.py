@@ -19,12 +19,12 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from pare_core.cache import atomic_path, data_root
 from pare_core.tasks.base import TaskData, TaskSpec
 
 TEST_SEED = 2024  # the constant seed of every drawn (non-official) test split
@@ -46,12 +46,7 @@ def task(spec: TaskSpec) -> Callable:
     return attach
 
 
-# -- where data lives ------------------------------------------------------------------------------
-
-def data_root() -> Path:
-    """``$PARE_DATA`` (default ``~/.cache/pare``): the cache, and Debian packages unpacked without root."""
-    return Path(os.environ.get("PARE_DATA", "~/.cache/pare")).expanduser()
-
+# -- where data lives (the cache root: pare_core.cache) --------------------------------------------
 
 def search_roots() -> list[Path]:
     """File-system roots searched for Debian package files.
@@ -101,7 +96,7 @@ def read_rda(path: Path, key: str) -> Any:
 def cached(name: str, params: dict[str, Any], build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """``build()``'s arrays, stored once as ``$PARE_DATA/tasks/<name>-<hash of params>.npz``.
 
-    The write is atomic (temporary file, then rename), so concurrent trials that miss the cache at
+    The write is atomic (``pare_core.cache.atomic_path``): concurrent trials that miss the cache at
     the same time each write a complete file and readers never see a partial one.
     """
     key = hashlib.sha1(json.dumps({**params, "cache_version": CACHE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
@@ -110,11 +105,8 @@ def cached(name: str, params: dict[str, Any], build: Callable[[], dict[str, np.n
         with np.load(path) as stored:
             return {k: stored[k] for k in stored.files}
     arrays = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".tmp", delete=False) as tmp:
+    with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)
-    os.chmod(tmp.name, 0o644)  # temporary files are created private; a shared cache is not
-    os.replace(tmp.name, path)
     return arrays
 
 

@@ -1,0 +1,37 @@
+"""Where cached data lives, and the one way to write a cache file.
+
+Tasks, baselines, source corpora, label embeddings and converted weights are computed once and kept
+under ``$PARE_DATA`` (default ``~/.cache/pare``). Trials of a sweep run at the same time and may all
+miss the cache at once, so every cache file is written to a temporary name in its folder and renamed
+into place: readers see the old file, no file, or the whole new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+DEFAULT_ROOT = "~/.cache/pare"
+
+
+def data_root() -> Path:
+    """``$PARE_DATA`` (``~`` expanded; unset or empty: ``~/.cache/pare``)."""
+    return Path(os.environ.get("PARE_DATA") or DEFAULT_ROOT).expanduser()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix, so writers such as ``np.savez`` keep the
+    name) to write to; on success it replaces ``path`` atomically and is readable by all, as a shared
+    cache should be; on failure it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
