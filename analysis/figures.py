@@ -23,8 +23,9 @@ import pandas as pd
 from analysis import plots, provenance, tables, tuning
 from analysis.load import CONFIG, Results, load
 from analysis.stats import ALPHA, POWER, arm_stats, curve_stats, parse_control
+from pare_core.config import GateSelection, choices
 
-GATE_SELECTIONS = ("topk", "threshold", "random")  # selections that replace tokens (``none`` replaces nothing)
+GATE_SELECTIONS = tuple(s for s in choices(GateSelection) if s != "none")  # selections that replace tokens
 MAX_GATE_FIGURES = 6
 # Below this last-epoch mean gate_score_range the gate barely tells a sample's tokens apart: which tokens
 # it replaces is then decided by tiny score differences, and index.md says so for the arm.

@@ -517,6 +517,4 @@ def _quiet_transformers() -> Iterator[None]:
 
 def build_backbone(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
     """Build the backbone named by ``cfg.name`` (see ``registry.BACKBONES``)."""
-    if cfg.name not in registry.BACKBONES:
-        raise ValueError(f"backbone.name={cfg.name!r} is invalid: allowed values are {', '.join(registry.BACKBONES)}")
-    return registry.resolve(registry.BACKBONES[cfg.name])(cfg, pretrained)
+    return registry.resolve(registry.BACKBONES, "backbone.name", cfg.name)(cfg, pretrained)

@@ -14,10 +14,34 @@ import dataclasses
 import functools
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from pare_core import registry
 
 # "Auto" sentinels: a value of -1 means "the paper's value for this task's modality".
 AUTO = -1
+
+# Allowed values of the choice keys: declared here once, as the fields' types; validation and every
+# module that branches on a choice read them (``choices``).
+Body = Literal["full", "frozen", "layernorm"]
+GateSelection = Literal["topk", "threshold", "random", "none"]
+Side = Literal["low", "high"]
+GateNoise = Literal["scores", "logits"]
+StraightThrough = Literal["keep", "blend"]
+Pairing = Literal["rank", "index"]
+Shape = Literal["linear", "cosine", "step", "exp", "constant"]
+Formula = Literal["official", "endpoints"]
+ClsMethod = Literal["twocls", "multilabel"]
+Objective = Literal["otdd", "mmd", "l2"]
+Device = Literal["auto", "cpu", "cuda"]
+# Keys whose allowed values are the names of a registry (pare_core.registry), not a fixed list.
+REGISTRY_KEYS = {"method": registry.METHODS, "aux": registry.AUXES, "task.name": registry.TASKS,
+                 "backbone.name": registry.BACKBONES}
+
+
+def choices(literal: Any) -> tuple[str, ...]:
+    """The allowed values of a choice type above, e.g. ``choices(GateSelection)``."""
+    return typing.get_args(literal)
 
 
 @dataclass
@@ -49,36 +73,36 @@ class TrainConfig:
 
 @dataclass
 class FinetuneConfig:
-    body: str = "frozen"  # full | frozen | layernorm (ORCA's finetune_method family)
+    body: Body = "frozen"  # ORCA's finetune_method family
     body_lr: float = 3e-5  # learning rate of the pretrained body when body=full
 
 
 @dataclass
 class GateConfig:
-    selection: str = "topk"  # topk | threshold | random | none
+    selection: GateSelection = "topk"
     threshold: float = 0.5  # for selection=threshold: tokens with gate score > t are replaceable
     tau: float = 0.9  # Gumbel-softmax temperature (official code: 0.9)
     warm_frac: float = AUTO  # share of train.epochs in the Gumbel straight-through phase; AUTO = PAPER_WARM_FRAC
-    replace_warm: str = "low"  # which target tokens are overwritten in the warm phase (official: low)
-    replace_after: str = "high"  # ... and after it (official: high)
-    noise: str = "scores"  # warm-phase Gumbel noise on: scores (sigmoid outputs, official) | logits
-    straight_through: str = "keep"  # keep (official: kept tokens x keep mask, replaced ones overwritten) | blend
-    pairing: str = "rank"  # after the warm phase: rank (official: best source onto lowest picked target) | index
+    replace_warm: Side = "low"  # which target tokens are overwritten in the warm phase (official: low)
+    replace_after: Side = "high"  # ... and after it (official: high)
+    noise: GateNoise = "scores"  # warm-phase Gumbel noise on the sigmoid scores (official) or the logits
+    straight_through: StraightThrough = "keep"  # keep (official: kept tokens x keep mask, replaced overwritten)
+    pairing: Pairing = "rank"  # after the warm phase: rank (official: best source onto lowest picked target)
 
 
 @dataclass
 class CurriculumConfig:
-    shape: str = "linear"  # linear (paper) | cosine | step | exp | constant
+    shape: Shape = "linear"  # linear: the paper
     start: float = 0.64  # replaced-token ratio at epoch 0 (paper: 2000/3136 2D, 32/50 ECG)
     end: float = AUTO  # ratio the schedule heads for; AUTO = PAPER_CURRICULUM_END (0.16 2D, 0 1D)
     levels: int = 4  # number of plateaus for shape=step
-    formula: str = "official"  # official: k = floor(T * ratio(epoch / E)) | endpoints: round, epoch / (E - 1)
+    formula: Formula = "official"  # official: k = floor(T * ratio(epoch / E)); endpoints: round, epoch / (E - 1)
 
 
 @dataclass
 class MixConfig:
     weight: float = AUTO  # w in l(f(x),y) + w*[...]; AUTO = 1.0 (2D cls) / 0.1 (1D) / 0.3 (dense)
-    cls_method: str = "twocls"  # twocls (source head) | multilabel (joint soft label)
+    cls_method: ClsMethod = "twocls"  # twocls (source head) | multilabel (joint soft label)
     batch_frac: float = 1.0  # fraction of each batch that also gets a mixed copy (paper: 1.0, every sample)
 
 
@@ -93,7 +117,7 @@ class AlignConfig:
     """ORCA stage 1 (also usable before PaRe)."""
 
     epochs: int = AUTO  # 0 = no alignment stage; AUTO = 60 for method=orca (official), 0 otherwise
-    objective: str = "otdd"  # otdd | mmd | l2
+    objective: Objective = "otdd"
     lr: float = AUTO  # AUTO = 10 x train.lr when train.lr <= 1e-3, else train.lr (the official rule)
     max_samples: int = 128  # target samples per class per step (official maxsamples)
     clusters: int = 10  # k-means pseudo-labels for regression/dense targets
@@ -119,7 +143,7 @@ class LsgConfig:
 
 @dataclass
 class RuntimeConfig:
-    device: str = "auto"  # auto | cpu | cuda
+    device: Device = "auto"
     bf16: bool = True  # autocast on CUDA only
     compile: bool = False
     threads: int = 0  # torch intra-op threads; 0 = leave as is
@@ -128,8 +152,8 @@ class RuntimeConfig:
 
 @dataclass
 class TrialConfig:
-    method: str = "pare"  # finetune | scratch | pare | orca | mona
-    aux: str = "none"  # none | lsg
+    method: str = "pare"  # a name of registry.METHODS
+    aux: str = "none"  # a name of registry.AUXES
     seed: int = 0
     task: TaskConfig = field(default_factory=TaskConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -161,24 +185,10 @@ class TrialConfig:
 
     def validate(self) -> "TrialConfig":
         """Raise ValueError naming the key, the value and what is allowed. Loads no data."""
-        from pare_core import registry  # lazy: the registries import torch
-
-        _check_choice("method", self.method, registry.method_names())
-        _check_choice("aux", self.aux, ("none", "lsg"))
-        _check_choice("task.name", self.task.name, registry.task_names())
-        _check_choice("backbone.name", self.backbone.name, registry.backbone_names())
-        _check_choice("finetune.body", self.finetune.body, ("full", "frozen", "layernorm"))
-        _check_choice("gate.selection", self.gate.selection, ("topk", "threshold", "random", "none"))
-        _check_choice("gate.replace_warm", self.gate.replace_warm, ("low", "high"))
-        _check_choice("gate.replace_after", self.gate.replace_after, ("low", "high"))
-        _check_choice("gate.noise", self.gate.noise, ("scores", "logits"))
-        _check_choice("gate.straight_through", self.gate.straight_through, ("keep", "blend"))
-        _check_choice("gate.pairing", self.gate.pairing, ("rank", "index"))
-        _check_choice("curriculum.shape", self.curriculum.shape, ("linear", "cosine", "step", "exp", "constant"))
-        _check_choice("curriculum.formula", self.curriculum.formula, ("official", "endpoints"))
-        _check_choice("mix.cls_method", self.mix.cls_method, ("twocls", "multilabel"))
-        _check_choice("align.objective", self.align.objective, ("otdd", "mmd", "l2"))
-        _check_choice("runtime.device", self.runtime.device, ("auto", "cpu", "cuda"))
+        for key, names in REGISTRY_KEYS.items():
+            _check_choice(key, self._get(key), names)
+        for key, literal in _choice_keys().items():
+            _check_choice(key, self._get(key), choices(literal))
         for key in ("gate.threshold", "curriculum.start", "task.val_frac", "train.warmup_frac", "mix.batch_frac"):
             _check_range(key, self._get(key), 0.0, 1.0)
         for key in ("gate.warm_frac", "curriculum.end"):
@@ -334,6 +344,21 @@ def _set(cfg: TrialConfig, key: str, value: Any) -> None:
     setattr(obj, parts[-1], _coerce(key, value, _field_types(type(obj))[f.name]))
 
 
+@functools.lru_cache(maxsize=1)
+def _choice_keys() -> dict[str, Any]:
+    """Flat key -> its Literal type, for every choice key of the schema."""
+    out = {}
+    for key in TrialConfig().to_flat():
+        *groups, leaf = key.split(".")
+        cls = TrialConfig
+        for group in groups:
+            cls = _field_types(cls)[group]
+        typ = _field_types(cls)[leaf]
+        if typing.get_origin(typ) is Literal:
+            out[key] = typ
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def _field_types(cls: type) -> dict[str, type]:
     """A config dataclass's field types (``from __future__ import annotations`` keeps them as strings;
@@ -342,7 +367,10 @@ def _field_types(cls: type) -> dict[str, type]:
 
 
 def _coerce(key: str, value: Any, typ: type) -> Any:
-    """Accept a value of the field's type; strings from ``--set k=v`` are parsed."""
+    """Accept a value of the field's type; strings from ``--set k=v`` are parsed. A choice key takes
+    a string (``validate`` checks it is one of the allowed values)."""
+    if typing.get_origin(typ) is Literal:
+        typ = str
     if isinstance(value, str) and typ is not str:
         text = value.strip()
         try:

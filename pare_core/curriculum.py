@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 
-from pare_core.config import AUTO, CurriculumConfig
+from pare_core.config import AUTO, CurriculumConfig, Shape, choices
 
-SHAPES = ("linear", "cosine", "step", "exp", "constant")
+SHAPES = choices(Shape)
 _EXP_RATE = 5.0  # curvature of the exp shape: most of the change happens in the first third
 
 

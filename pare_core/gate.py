@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pare_core.config import GateConfig
+from pare_core.config import GateConfig, GateSelection, choices
 
 
 class GatingNetwork(nn.Module):
@@ -158,7 +158,7 @@ def select(
         best_first = _rank_among(source.detach() > 0.5, -source_strength)
         source = source * (best_first < count).to(source.dtype)
     elif cfg.selection != "topk":
-        raise ValueError(f"gate.selection={cfg.selection!r} is invalid: allowed values are topk, threshold, random, none")
+        raise ValueError(f"gate.selection={cfg.selection!r} is invalid: allowed values are {', '.join(choices(GateSelection))}")
 
     picked_t, picked_s = target.detach() > 0.5, source.detach() > 0.5
     if warm or cfg.pairing == "index":

@@ -37,12 +37,21 @@ class CrossModalModel(nn.Module):
         return self.head(self.encode(self.embed(x)))
 
 
+# finetune.body (config.Body) -> the backbone parameter groups (Backbone.parameter_groups) that train.
+TRAINED_GROUPS: dict[str, tuple[str, ...]] = {
+    "full": ("norm", "position", "other"),
+    "frozen": ("norm", "position"),
+    "layernorm": ("norm",),
+}
+
+
 def configure_trainable(model: CrossModalModel, cfg: TrialConfig) -> list[dict]:
     """Freeze the body according to ``finetune.body`` and return AdamW parameter groups.
 
     full: everything trains, the pretrained body at ``finetune.body_lr``;
     frozen: the body's attention/FFN weights are frozen, its norms and position embeddings train
-    (FPT-style; the regime where transfer showed in prototype2); layernorm: only the body's norms.
+    (FPT-style: Lu et al. 2021, "Pretrained Transformers as Universal Computation Engines"; the regime
+    where transfer showed in this project's first experiments, README); layernorm: only the body's norms.
     New modules (embedder, heads, gate, ...) always train at ``train.lr``.
     """
     groups = model.backbone.parameter_groups()
@@ -50,11 +59,7 @@ def configure_trainable(model: CrossModalModel, cfg: TrialConfig) -> list[dict]:
     body_all = {id(p) for p in model.backbone.parameters()}
     new = [p for p in model.parameters() if id(p) not in body_all and p.requires_grad]
     regime = cfg.finetune.body
-    trainable_body = {
-        "full": ("norm", "position", "other"),
-        "frozen": ("norm", "position"),
-        "layernorm": ("norm",),
-    }[regime]
+    trainable_body = TRAINED_GROUPS[regime]
     body_lr = cfg.finetune.body_lr if regime == "full" else cfg.train.lr
     body: list[nn.Parameter] = []
     for name, params in groups.items():

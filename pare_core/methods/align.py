@@ -40,6 +40,7 @@ import ot
 import torch
 from torch import Tensor
 
+from pare_core.config import Objective, choices
 from pare_core.methods.base import STAGE_STEPS, TrainContext
 
 MMD_KERNELS = 5  # official MMD_loss(kernel_num=5, kernel_mul=2.0)
@@ -107,7 +108,7 @@ def distance(objective: str, src_x: Tensor, src_y: Tensor, tgt_x: Tensor, genera
         return mmd_distance(src_x[pick], tgt_x)
     if objective == "l2":
         return l2_distance(src_x, tgt_x)
-    raise ValueError(f"align.objective={objective!r} is invalid: allowed values are otdd, mmd, l2")
+    raise ValueError(f"align.objective={objective!r} is invalid: allowed values are {', '.join(choices(Objective))}")
 
 
 # -- target groups -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from pare_core.config import TrialConfig
 from pare_core.model import CrossModalModel
-from pare_core.registry import METHODS, resolve
+from pare_core.registry import AUXES, METHODS, resolve
 from pare_core.sources import SourceData
 from pare_core.tasks.base import TaskSpec
 
@@ -91,12 +91,9 @@ class Aux:
         return None
 
 
-AUXES: dict[str, str] = {"none": "pare_core.methods.base:Aux", "lsg": "pare_core.methods.lsg:LsgAux"}
-
-
 def build_method(cfg: TrialConfig, spec: TaskSpec) -> Method:
-    return resolve(METHODS[cfg.method])(cfg, spec)
+    return resolve(METHODS, "method", cfg.method)(cfg, spec)
 
 
 def build_aux(cfg: TrialConfig, spec: TaskSpec) -> Aux:
-    return resolve(AUXES[cfg.aux])(cfg, spec)
+    return resolve(AUXES, "aux", cfg.aux)(cfg, spec)

@@ -11,8 +11,8 @@ import time
 
 from pare_core.config import TaskConfig
 from pare_core.tasks import TASKS, load_task
-from pare_core.tasks.baselines import baselines
 from pare_core.tasks.base import TaskData
+from pare_core.tasks.baselines import baselines
 
 HEADER = ("task", "modality", "train/val/test", "input shape", "tokens", "metric", "stands in for", "load (s)",
           "majority", "logreg", "1-NN")

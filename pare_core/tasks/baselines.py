@@ -19,9 +19,9 @@ import json
 import numpy as np
 import torch
 
+from pare_core.cache import atomic_path, data_root
 from pare_core.metrics import evaluate
 from pare_core.tasks.base import TaskData
-from pare_core.cache import atomic_path, data_root
 
 VERSION = 1  # bump when a baseline changes, to invalidate cached results
 
