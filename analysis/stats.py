@@ -35,6 +35,8 @@ POWER, ALPHA = 0.8, 0.05  # the conventional design targets for "how many seeds 
 # The no-treatment values of the platform's sweeps, by priority: the control arm matches as many as it can.
 CONTROL_PREFERENCE = (("method", "finetune"), ("aux", "none"), ("gate.selection", "none"),
                       ("curriculum.shape", "constant"))
+CONTROL_HELP = ("control arm as key=value[,key=value] (default: the arm that best matches "
+                + ", ".join(f"{k}={v}" for k, v in CONTROL_PREFERENCE) + ", in that order of priority; else the first arm)")
 # Keys that split a sweep into separate experiments: arms are compared with the control of their own stratum.
 STRATA = ("task.name",)
 

@@ -11,15 +11,14 @@ import sys
 
 from analysis import tables
 from analysis.load import load
-from analysis.stats import parse_control
+from analysis.stats import CONTROL_HELP, parse_control
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.table", description=__doc__.split("\n\n")[0])
     parser.add_argument("results_dir", help="a Ray Tune experiment folder, e.g. results/ablate_gate")
     parser.add_argument("--format", choices=tables.FORMATS, default="md")
-    parser.add_argument("--control", help="control arm as key=value[,key=value] (default: gate.selection=none, "
-                                          "method=finetune, curriculum.shape=constant, else the first arm)")
+    parser.add_argument("--control", help=CONTROL_HELP)
     parser.add_argument("--main", metavar="COLUMN_KEY", help="the main-table shape: one column per value of this "
                                                              "swept key (e.g. task.name), one row per other arm")
     parser.add_argument("--digits", type=int, default=3, help="decimals shown (default 3)")

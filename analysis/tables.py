@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from tabulate import tabulate
 
 from analysis.load import CONFIG, arm_columns, arm_label, inert_arm_keys
 from analysis.stats import ALPHA, METRICS, POWER, arm_stats, compare_to_control, default_control, strata_keys
+from pare_core.formatting import markdown_table, mean_std
+from pare_core.formatting import missing as _missing
 
 FORMATS = ("md", "latex", "csv")
 # What a trial spent, as reported at its last epoch: totals over the whole run, including supervised
@@ -214,7 +215,7 @@ def render(table: Table, fmt: str) -> str:
 def to_markdown(table: Table) -> str:
     cells = [[f"**{c}**" if (i, j) in table.bold and c else c for j, c in enumerate(row)]
              for i, row in enumerate(table.rows)]
-    text = tabulate(cells, headers=table.header, tablefmt="pipe", disable_numparse=True)
+    text = markdown_table(table.header, cells)
     return text + "".join(f"\n\n{note}" for note in table.notes) + "\n"
 
 
@@ -245,12 +246,6 @@ def trial_counts(s: pd.Series) -> str:
 def _problems(s: pd.Series) -> str:
     parts = [(s["n_failed"], "failed"), (s["n_stopped"], "stopped early"), (s["n_running"], "unfinished")]
     return ", ".join(f"{n}/{s['n_trials']} {what}" for n, what in parts if n)
-
-
-def mean_std(mean: float, std: float, digits: int) -> str:
-    if _missing(mean):
-        return "—"
-    return f"{mean:.{digits}f}" + ("" if _missing(std) else f" ± {std:.{digits}f}")
 
 
 def ci(low: float, high: float, digits: int) -> str:
@@ -321,5 +316,3 @@ def _fmt_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -18,16 +18,18 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pare_core.config import parse_sets  # noqa: E402
-from pare_core.config import TrialConfig  # noqa: E402
+import numpy as np  # noqa: E402
+
+from analysis.stats import paired_test  # noqa: E402
+from pare_core.config import TrialConfig, parse_sets  # noqa: E402
+from pare_core.formatting import markdown_table, mean_std_of  # noqa: E402
 from pare_core.train import fit  # noqa: E402
 
 PAIRS = (("finetune", "scratch", "pretrained vs scratch"), ("pare", "finetune", "pare vs finetune"))
 
 
-def mean_std(values: list[float]) -> str:
-    pct = [100 * v for v in values]
-    return f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct) if len(pct) > 1 else 0.0:.1f}"
+def pct(values: list[float]) -> str:
+    return mean_std_of(values, digits=1, scale=100)
 
 
 def main() -> None:
@@ -50,21 +52,21 @@ def main() -> None:
     cfg = TrialConfig.from_flat(overrides)
     print(f"\ntask {cfg.task.name}, backbone {cfg.backbone.name}, body={cfg.finetune.body}, epochs {cfg.train.epochs}, "
           f"{args.seeds} paired seeds; test error % (lower is better), mean ± std over seeds")
-    print("| arm | test error % | val error % | s per run |")
-    print("|---|---|---|---|")
-    for method, finals in runs.items():
-        print(f"| {method} | {mean_std([f['test_error'] for f in finals])} | {mean_std([f['val_error'] for f in finals])} "
-              f"| {statistics.mean(f['run_s'] for f in finals):.0f} |")
+    rows = [[method, pct([f["test_error"] for f in finals]), pct([f["val_error"] for f in finals]),
+             f"{statistics.mean(f['run_s'] for f in finals):.0f}"] for method, finals in runs.items()]
     per_seed = next(iter(runs.values()))  # every method's run of a seed sees the same split and baselines
-    for name in sorted(k for k in per_seed[0] if k.startswith("baseline/")):
-        print(f"| {name} | {mean_std([f[name] for f in per_seed])} | | |")
-    print("\n| comparison | mean paired diff (pts, negative = first is better) | per seed | first better |")
-    print("|---|---|---|---|")
+    rows += [[name, pct([f[name] for f in per_seed]), "", ""] for name in sorted(per_seed[0]) if name.startswith("baseline/")]
+    print(markdown_table(["arm", "test error %", "val error %", "s per run"], rows))
+    rows = []
     for a, b, label in PAIRS:
         if a in runs and b in runs:
-            diffs = [100 * (x["test_error"] - y["test_error"]) for x, y in zip(runs[a], runs[b])]
-            wins = sum(d < 0 for d in diffs)
-            print(f"| {label} | {statistics.mean(diffs):+.1f} | {', '.join(f'{d:+.1f}' for d in diffs)} | {wins}/{len(diffs)} |")
+            x, y = ([100 * r["test_error"] for r in runs[m]] for m in (a, b))
+            test = paired_test(x, y)
+            rows.append([label, f"{test['mean_diff']:+.1f}", ", ".join(f"{d:+.1f}" for d in np.subtract(x, y)),
+                         f"{test['d_z']:.2f}", f"{test['p_ttest']:.3f}"])
+    print()
+    print(markdown_table(["comparison", "mean paired diff (pts, negative = first is better)", "per seed", "d_z",
+                          "p (paired t)"], rows))
 
 
 if __name__ == "__main__":

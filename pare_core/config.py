@@ -1,7 +1,7 @@
 """Trial configuration: nested dataclasses with the papers' defaults, flat dotted keys for sweeps.
 
 Every constant the official PaRe/ORCA code hard-codes is a key here, with the paper's value as the
-default (see ../shared/reference/methods.md). Ray Tune sweeps flat keys (``gate.threshold``) and
+default (docs/methods.md lists them with file:line in BIT-DA/PaRe and sjunhongshen/ORCA). Ray Tune sweeps flat keys (``gate.threshold``) and
 result tables show them as columns, so ``from_flat``/``to_flat`` are the sweep-facing API.
 ``validate()`` raises ``ValueError`` naming the key, the bad value and the allowed values before
 any data is loaded.

@@ -1,7 +1,7 @@
 """Target embedders: raw inputs -> tokens in the backbone's input space, and dense heads back.
 
 The ORCA/PaRe recipe: a 1D conv stack (kernel = stride) or 2D patch projection, then a LayerNorm.
-Two lessons from the prototypes (../shared/reference/prototype*.md) are built in:
+Two lessons from the feasibility experiments (docs/design-notes.md) are built in:
 - tokens must be *rich*: 8-16 tokens of several raw values learned, tokens of 1-4 values did not;
   the number of tokens per sample is a config key (``task.tokens``);
 - the LayerNorm's gain/bias start at the per-dimension std/mean of the backbone's own input tokens,

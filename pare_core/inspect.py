@@ -25,11 +25,11 @@ def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: 
 
     ``config`` is the trial's flat config (e.g. a Ray ``params.json``); unknown keys are ignored.
     """
-    from pare_core.train import _Run  # heavy import only when used
+    from pare_core.train import Run  # torch and the models: imported only when a gate map is drawn
 
     keys = set(allowed_keys())
     cfg = TrialConfig.from_flat({k: v for k, v in config.items() if k in keys})
-    run = _Run(cfg, resume=checkpoint_dir)
+    run = Run(cfg, resume=checkpoint_dir)
     model = run.model
     if not hasattr(model, "gate"):
         raise ValueError(f"method={cfg.method!r} has no gate: allowed methods for a gate map are pare")

@@ -50,7 +50,7 @@ class NonFiniteLossError(FloatingPointError):
 class Checkpointer:
     """Saves everything needed to continue a run bit-for-bit: model, optimizer, scheduler, epoch, RNG."""
 
-    def __init__(self, run: "_Run"):
+    def __init__(self, run: "Run"):
         self._run = run
 
     def state_dict(self) -> dict[str, Any]:
@@ -96,12 +96,14 @@ def fit(cfg: TrialConfig, report: Report | None = None, resume: str | os.PathLik
     the state that ``fit(cfg, resume=dir)`` continues from.
     """
     cfg.validate()
-    run = _Run(cfg, resume)
+    run = Run(cfg, resume)
     return run.train(report)
 
 
-class _Run:
-    """One run's objects; separated from ``fit`` so the Checkpointer can reach them."""
+class Run:
+    """One run's objects (data, model, method, optimiser) built from a config, and, with ``resume``, restored
+    from a checkpoint. ``fit`` trains it; ``pare_core.inspect`` rebuilds a finished run from its checkpoint
+    to look at its gate without training."""
 
     def __init__(self, cfg: TrialConfig, resume: str | os.PathLike | None):
         if cfg.runtime.threads:

@@ -11,8 +11,6 @@ never dropped: a mean over the survivors alone would flatter an arm that crashes
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
 from typing import Any, Sequence
 
@@ -20,26 +18,10 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 from pare_core.config import inert_keys
+from pare_core.formatting import markdown_table, mean_std_of
 from sweeps.storage import join, write_text
 
 DONE, FAILED = Trial.TERMINATED, Trial.ERROR
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table of the cells exactly as given (tabulate would re-parse and pad numbers)."""
-    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def mean_std(values: list[float]) -> str:
-    """``0.123 ± 0.010 (n=5)``; the std needs two values, so one value shows as ``0.123 (n=1)``."""
-    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.4f} (n=1)"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
 
 
 def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], ending: dict[str, str] | None = None) -> str:
@@ -65,8 +47,8 @@ def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], en
                      sum(getattr(t, "reused", False) for t in group), failed,
                      len(group) - len(done) - failed,
                      sum(t.num_failures for t in group),
-                     mean_std([t.last_result.get(metric) for t in done]),
-                     mean_std([t.last_result.get("test_error") for t in done])])
+                     mean_std_of([t.last_result.get(metric) for t in done], 4, count=True),
+                     mean_std_of([t.last_result.get("test_error") for t in done], 4, count=True)])
     headers = [*swept, "done", "reused", "failed", "pending", "crashes", f"{metric} (mean ± std)",
                "test_error (mean ± std)"]
     counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}

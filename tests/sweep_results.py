@@ -42,6 +42,22 @@ def read_trials(experiment: Path) -> list[dict[str, Any]]:
     return out
 
 
+def running_with_checkpoint(experiment: Path, by_epoch: int = 3) -> dict[str, Any] | None:
+    """A trial (as :func:`read_trials` gives it) that has saved a checkpoint and reported no epoch past
+    ``by_epoch``: a victim whose node can be taken away while it still has epochs to run."""
+    return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] <= by_epoch
+                 and list(t["dir"].glob("checkpoint_*"))), None)
+
+
+def summary_rows(text: str) -> list[dict[str, str]]:
+    """The arm rows of a summary.md (its first Markdown table) as {column: cell}, cells stripped."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header, rows = lines[0], lines[2:]
+    split = lambda line: [cell.strip() for cell in line.strip().strip("|").split("|")]  # noqa: E731
+    table_end = next((i for i, line in enumerate(rows) if split(line)[0] == "trial"), len(rows))  # failed-trials table
+    return [dict(zip(split(header), split(line))) for line in rows[:table_end]]
+
+
 def interval(rows: list[dict[str, Any]]) -> tuple[float, float]:
     """When the trial ran (start, end) in seconds; ``timestamp`` is whole seconds, so +-1 s."""
     last = rows[-1]

@@ -5,7 +5,7 @@ import torch
 
 from pare_core.config import TrialConfig
 from pare_core.methods.pare import frozen_running_stats
-from pare_core.train import _Run, fit
+from pare_core.train import Run, fit
 
 TINY = {"task.n_train": 160, "train.epochs": 3, "train.steps_per_epoch": 4, "train.batch_size": 16,
         "source.size": 64, "runtime.threads": 2, "method": "pare"}
@@ -39,7 +39,7 @@ def test_arms_with_one_seed_see_the_same_batches_all_run():
 
 def test_batchnorm_bodies_keep_mixed_samples_out_of_the_clean_statistics():
     cfg = TrialConfig.from_flat({**TINY, "backbone.name": "efficientnet_lite0", "train.epochs": 2})
-    run = _Run(cfg, resume=None)
+    run = Run(cfg, resume=None)
     model, method = run.model, run.method
     model.train()
     run.ctx.epoch = 0

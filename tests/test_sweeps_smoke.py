@@ -21,6 +21,7 @@ from pare_core.train import load_checkpoint
 from sweeps.cli import SweepArgs
 from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
 from sweeps.spec import build
+from sweep_results import summary_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,8 +66,9 @@ def test_ablation_smoke_sweep(script, tmp_path):
     assert len(set().union(*batches_by_seed.values())) == len(batches_by_seed)  # ... and seeds differ
     summary = (experiment / "summary.md").read_text()
     n_arms = len({tuple(t[k] for k in sweep.swept) for t in sweep.trials})
-    rows = [line for line in summary.splitlines() if line.startswith("| ") and "done" not in line]
-    assert len(rows) == n_arms and all(" | 2 | 0 | 0 | 0 | " in row for row in rows)  # 2 seeds done per arm
+    rows = summary_rows(summary)
+    assert len(rows) == n_arms and all([r[k] for k in ("done", "reused", "failed", "pending")] == ["2", "0", "0", "0"]
+                                       for r in rows)  # 2 seeds done per arm
     assert f"{sweep.n_trials} trials: {sweep.n_trials} done, 0 failed" in summary
     assert [config_only(t) for t in json.loads((experiment / "sweep.json").read_text())["trials"]] == sweep.trials
 

@@ -1,4 +1,4 @@
-"""Training methods: finetune, scratch, pare (this issue), orca and mona (baselines from the literature).
+"""Training methods: finetune, scratch, pare (Cai et al., ICML 2024), orca and mona (baselines from the literature).
 
 A method decides what a training step's loss is and may run a stage before training; the loop,
 evaluation and checkpointing in ``pare_core.train`` are shared by all of them.

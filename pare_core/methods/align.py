@@ -2,7 +2,7 @@
 looks like source data to the pretrained body, before any fine-tuning.
 
 Used by ``method=orca`` and, with ``align.epochs > 0``, by ``method=pare`` (ORCA + PaRe). It follows
-the official ``embedder.get_tgt_model`` (reference/methods.md §2.3):
+the official ``embedder.get_tgt_model`` (sjunhongshen/ORCA ``src/embedder.py``; docs/methods.md):
 
 - features: token-averaged embedder outputs (target) and token-averaged source tokens, both in the
   body's input-token space;

@@ -4,7 +4,7 @@ The paper frames the modality gap as a mismatch of the conditional P(Y|X) that t
 learnt ("modality knowledge") and learns the target embedder with bi-level meta-learning, *before*
 fine-tuning, so that fine-tuning on the transformed target data reuses that knowledge instead of
 overwriting it; an embedder warm-up and the two-stage schedule are reported to matter. No official
-code is public and only the abstract could be read (reference/methods.md §3), so the concrete
+code is public and only the abstract could be read (Ma et al., ICML 2024, arXiv 2406.18864), so the concrete
 algorithm below is this module's reading of it. Every choice, and why:
 
 1. **What the meta-stage learns**: the target embedder phi, plus the initial target head h (the

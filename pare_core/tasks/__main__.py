@@ -10,6 +10,7 @@ import argparse
 import time
 
 from pare_core.config import TaskConfig
+from pare_core.formatting import markdown_table
 from pare_core.tasks import TASKS, load_task
 from pare_core.tasks.base import TaskData
 from pare_core.tasks.baselines import baselines
@@ -30,12 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"tasks (default: all of {', '.join(TASKS)})")
     args = parser.parse_args(argv)
-    print("| " + " | ".join(HEADER) + " |")
-    print("|" + "---|" * len(HEADER))
+    rows = []
     for name in args.names or TASKS:
         start = time.perf_counter()
-        data = load_task(TaskConfig(name=name), seed=0)
-        print("| " + " | ".join(row(data, time.perf_counter() - start)) + " |", flush=True)
+        rows.append(row(load_task(TaskConfig(name=name), seed=0), time.perf_counter() - start))
+    print(markdown_table(HEADER, rows))
     print("\nBaselines: test errors (lower is better) on the same split; for dense tasks `majority` is the mean "
           "training field and `logreg` is ridge regression.")
 

@@ -1,7 +1,7 @@
 """Image tasks: scikit-learn digits (the default task), Debian Fashion-MNIST, and Fashion-MNIST on the sphere.
 
 Digits are presented as a 1D sequence of image rows (8 tokens x 8 pixels): rows as tokens learned in
-the prototype, 2x2 patches (4 values per token) did not (reference/prototype.md).
+the feasibility experiments, 2x2 patches (4 values per token) did not (docs/design-notes.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """StatLog sets from Debian ``r-cran-mlbench`` (read with ``rdata``, no R needed): DNA splice, Satellite.
 
 Both have a natural token structure: DNA is 60 bases x 3 indicator bits (C=3, L=60; 12 tokens of 5
-bases = 15 values, where pretrained MiniLM beat scratch by ~11 points in prototype2), Satellite is
+bases = 15 values, where pretrained MiniLM beat scratch by ~11 points in the feasibility experiments,
+docs/design-notes.md), Satellite is
 a 3x3 pixel neighbourhood x 4 spectral bands (C=4 bands, L=9 pixels).
 """
 

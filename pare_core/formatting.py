@@ -1,0 +1,48 @@
+"""How numbers and tables are written, in one place: the task table, the live sweep summary, the
+analysis tables and the benchmarks all print the same way.
+
+Markdown tables go through tabulate with number parsing off, so cells appear exactly as given
+(``0.100`` stays ``0.100``, ``—`` stays ``—``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+MISSING = "—"
+
+
+def markdown_table(headers: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A pipe Markdown table of the cells as given."""
+    return tabulate([[str(c) for c in row] for row in rows], headers=[str(h) for h in headers], tablefmt="pipe",
+                    disable_numparse=True)
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """``0.123 ± 0.010``; ``0.123`` without a std (one value), ``—`` without a mean."""
+    if missing(mean):
+        return MISSING
+    return f"{mean:.{digits}f}" + ("" if missing(std) else f" ± {std:.{digits}f}")
+
+
+def mean_std_of(values: Sequence[float], digits: int = 3, scale: float = 1.0, count: bool = False) -> str:
+    """Mean ± sample std of the finite ``values`` (× ``scale``, e.g. 100 for percent); with ``count``,
+    `` (n=5)`` after it."""
+    finite = [scale * v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return MISSING
+    std = statistics.stdev(finite) if len(finite) > 1 else math.nan
+    return mean_std(statistics.mean(finite), std, digits) + (f" (n={len(finite)})" if count else "")
+
+
+def short(value: Any) -> Any:
+    """Floats with 4 significant digits (``0.0003``, ``5.5e-03`` stays readable); other values as they are."""
+    return f"{value:.4g}" if isinstance(value, float) else value
