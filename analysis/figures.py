@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from analysis import plots, provenance, tables, tuning
+from analysis import estimate, plots, provenance, tables, tuning
 from analysis.load import CONFIG, Results, load
 from analysis.stats import ALPHA, POWER, arm_stats, curve_stats, parse_control
 from pare_core.config import GateSelection, choices
@@ -74,6 +74,7 @@ def _build(results: Results, report: Report, control: str | None) -> None:
     _gate(results, report)
     _gate_learning(results, report)
     _tuning(results, report)
+    _cost_estimate(results, report)
     report.figure("Compute cost", "Trial time and epochs per arm (per trial for a tuning sweep), by how trials "
                   "ended; hatched: epochs the scheduler saved by stopping trials early.",
                   lambda: plots.cost(_cost_frame(results), out, by=_cost_group(results)))
@@ -115,6 +116,15 @@ def underpowered_notes(numbers: pd.DataFrame) -> list[str]:
             f"their observed effect needs to be detected with {POWER:.0%} power (paired t-test, α = {ALPHA:g}): "
             + "; ".join(items) + ". Add seeds (`--seeds`) before reading these differences, or their absence, "
             "as real."]
+
+
+def _cost_estimate(results: Results, report: Report) -> None:
+    table = estimate.compare(results)
+    if table is None:
+        report.skip("cost estimate vs actual", f"no {estimate.ESTIMATE_FILE} beside the trials: launches record "
+                                               "their estimate there (sweeps.cost) since the estimate is measured")
+        return
+    _write_table(report, "Cost: estimated vs actual", "cost_estimate", table)
 
 
 def _write_table(report: Report, title: str, stem: str, table: tables.Table) -> None:

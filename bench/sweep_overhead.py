@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from sweeps.runner import main  # noqa: E402
+from sweeps.cli import main  # noqa: E402
 
 CLUSTER_SPEC = {  # 6 short real fits, 1 fake GPU each
     "base": {"method": "finetune", "task.name": "digits", "train.epochs": 3, "train.steps_per_epoch": 5,

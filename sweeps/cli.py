@@ -27,9 +27,12 @@ class SweepArgs:
     resume: bool = False
     dry_run: bool = False
     name: str | None = None
+    trackers: list[str] = field(default_factory=list)
+    calibrate: bool = False
     no_reuse: bool = False
 
 
+TRACKERS = ("tensorboard", "mlflow", "wandb")  # --tracker choices (sweeps.trackers wires them to Tune)
 # Flags that choose trials or their resources: fixed once a sweep has started.
 TRIAL_FLAGS = {"sets": "--set", "seeds": "--seeds", "base": "--base",
                "gpus_per_trial": "--gpus-per-trial", "cpus_per_trial": "--cpus-per-trial"}
@@ -92,7 +95,13 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
     parser.add_argument("--cpus-per-trial", type=_resource("cpu"), help="CPUs per trial (also torch's thread count)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep NAME under --storage-path: only unfinished and errored trials run")
-    parser.add_argument("--dry-run", action="store_true", help="print the trial table and GPU-hour estimate; start no Ray")
+    parser.add_argument("--dry-run", action="store_true", help="print the trial table and the cost estimate (wall-clock, "
+                        "CPU- or GPU-hours); start no Ray")
+    parser.add_argument("--calibrate", action="store_true", help="with --dry-run: first measure the time per epoch with "
+                        "a short probe per (task, backbone, method, device) on this machine (cached)")
+    parser.add_argument("--tracker", dest="trackers", action="append", choices=TRACKERS, default=None,
+                        help="also log every trial to this tracker (repeatable); each is an optional extra, "
+                        "e.g. pip install -e '.[mlflow]'")
     parser.add_argument("--name", help="experiment folder name under --storage-path (default: the spec's name)")
     parser.add_argument("--no-reuse", action="store_true", help="run every trial, even those whose key matches a "
                         "finished trial under --storage-path (default: reuse them)")
@@ -102,4 +111,23 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
         given = [flag for attr, flag in TRIAL_FLAGS.items() if getattr(ns, attr) is not None]
         if given:
             parser.error(f"--resume continues the saved sweep as it was launched; drop {', '.join(given)}")
+    if args.resume and args.trackers:  # Tune restores the callbacks it pickled at launch
+        parser.error("--resume logs to the trackers the sweep was launched with; drop --tracker")
+    if args.calibrate and not args.dry_run:
+        parser.error("--calibrate measures for the cost estimate of a dry run: add --dry-run")
+    args.trackers = list(dict.fromkeys(args.trackers))
     return args
+
+
+def main(spec: str, description: str | None = None, argv: list[str] | None = None) -> int:
+    """Entry point of ``sweeps/<spec>.py`` and ``python -m sweeps SPEC``; returns the exit code (2 = bad input).
+
+    Flags are parsed before the runner is imported, so ``--help`` and a malformed flag answer at once
+    instead of after the seconds that importing torch and Ray take."""
+    from sweeps.spec import SPEC_DIR, spec_path  # sweeps.spec imports this module
+
+    args = parse_args(f"sweeps/{spec}.py" if spec_path(spec).parent == SPEC_DIR else f"python -m sweeps {spec}",
+                      description or "", argv)
+    from sweeps.runner import launch
+
+    return launch(spec, args)

@@ -1,7 +1,8 @@
 """The one runner behind every sweep script: spec + flags -> validated trials -> Ray Tune -> summary.
 
-``main("ablate_gate")`` is all a script calls. Validation happens before Ray starts (``sweeps.spec``);
-``--dry-run`` stops there. A launch writes ``sweep.json`` (the resolved sweep) next to Tune's own
+``sweeps.cli.main("ablate_gate")`` is all a script calls: it parses the flags and hands them to
+:func:`launch`. Validation happens before Ray starts (``sweeps.spec``); ``--dry-run`` stops there, with
+the trial table and the cost estimate (``sweeps.cost``). A launch writes ``sweep.json`` (the resolved sweep) next to Tune's own
 experiment state, so ``--resume`` rebuilds the identical trainable and resources without re-reading
 specs that may have changed since.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -22,34 +24,47 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
 from pare_core.config import TrialConfig, inert_keys
-from sweeps import storage
-from sweeps.cli import SweepArgs, parse_args
+from sweeps import cost, progress, storage, trackers
+from sweeps.cli import SweepArgs
 from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, provenance, trial_key
 from sweeps.reuse import FinishedTrial, LaunchLock, LaunchLocked, finished_trials
-from sweeps.spec import SPEC_DIR, TUNED_DIR, SpecError, Sweep, build, spec_path
+from sweeps.spec import TUNED_DIR, SpecError, Sweep, build
 from sweeps.summary import SummaryCallback, markdown_table
 from sweeps.trainable import train_trial
 
 _DOMAINS = {"uniform": tune.uniform, "loguniform": tune.loguniform, "choice": lambda *values: tune.choice(values)}
 
 
-def main(spec: str, description: str | None = None, argv: list[str] | None = None) -> int:
-    """Entry point of ``sweeps/<spec>.py`` (or ``python -m sweeps SPEC``); returns the exit code (2 = bad input)."""
-    args = parse_args(f"sweeps/{spec}.py" if spec_path(spec).parent == SPEC_DIR else f"python -m sweeps {spec}",
-                      description or "", argv)
+def launch(spec: str, args: SweepArgs) -> int:
+    """Build and validate the sweep (exit code 2 on bad input, before Ray starts), then dry-run or run it."""
     try:
         sweep = build(spec, args)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.dry_run:
-        print(describe(sweep))
-        return 0
+        return dry_run(sweep, args)
     return run(sweep, args)
 
 
+def dry_run(sweep: Sweep, args: SweepArgs) -> int:
+    """Print the sweep and what it will cost (``--calibrate``: measured here first); start no Ray."""
+    print(describe(sweep))
+    try:
+        estimate = cost.estimate(sweep, calibrate=args.calibrate)
+    except RuntimeError as err:  # a GPU sweep calibrated on a machine without one
+        return _fail(str(err))
+    print("\n".join(cost.render(estimate)))
+    experiment = storage.join(storage.resolve(args.storage_path), sweep.name)
+    if "://" not in experiment and os.path.exists(experiment):  # a remote store is not contacted by a dry run
+        print(f"warning: {experiment} already exists: a launch adds to it (finished trials with the same key are "
+              "reused, not re-run); --name NEW starts a separate folder", file=sys.stderr)
+    return 0
+
+
 def describe(sweep: Sweep) -> str:
-    """The ``--dry-run`` text: fixed keys, one row per trial (or the search space), GPU-hour estimate."""
+    """The ``--dry-run`` text: fixed keys, one row per trial (or the search space; "—": a key with no
+    effect on that trial), trial count and resources."""
     defaults = TrialConfig().to_flat()
     varying = set(sweep.swept) | {"seed"}
     fixed = {k: v for k, v in sweep.base.items() if k not in varying and v != defaults[k]}
@@ -59,24 +74,16 @@ def describe(sweep: Sweep) -> str:
         arms = len({tuple(repr(t[k]) for k in sweep.swept) for t in sweep.trials})
         own = ["cpu", "gpu"] if sweep.arm_resources else []  # arms have their own resources: one column each
         lines.append(markdown_table(["#", *sweep.swept, "seed", *own],
-                                    [[i, *(t[k] for k in sweep.swept), t["seed"], *(sweep.trial_resources(t)[r] for r in own)]
-                                     for i, t in enumerate(sweep.trials)]))
+                                    [[i, *("—" if k in inert_keys(t) else t[k] for k in sweep.swept), t["seed"],
+                                      *(sweep.trial_resources(t)[r] for r in own)] for i, t in enumerate(sweep.trials)]))
         count = f"{sweep.n_trials} trials = {arms} arms x {len(sweep.seeds)} seeds"
     else:
         lines.append(markdown_table(["searched key", "domain"], [[k, d] for k, d in sweep.space.items()]))
         count = f"{sweep.n_trials} trials sampled by {sweep.search['type']} (seed {sweep.seeds[0]})"
-    epochs = sweep.base["train.epochs"]
-    gpus = sweep.resources["gpu"] or 1.0
-    gpu_trials = sum(sweep.trial_resources(t)["gpu"] or 1.0 for t in sweep.trials) if sweep.arm_resources \
-        else sweep.n_trials * gpus
-    hours = epochs * sweep.gpu_s_per_epoch * gpu_trials / 3600
-    per_trial = ("its arm's CPU and GPU (table)", "its arm's") if sweep.arm_resources \
-        else (_resources_text(sweep.resources), f"{gpus:g}")
+    per_trial = "its arm's CPU and GPU (table)" if sweep.arm_resources else _resources_text(sweep.resources)
     lines += ["", f"{count}; scheduler {sweep.scheduler['type']}; metric {sweep.metric} ({sweep.mode}); "
-              f"per trial {per_trial[0]}; "
-              f"checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
-              f"estimated GPU-hours: {hours:.2f} ({epochs} epochs x {sweep.gpu_s_per_epoch:g} GPU-s/epoch per trial "
-              f"at {per_trial[1]} GPU per trial{'; an upper bound, ASHA stops trials early' if sweep.scheduler['type'] == 'asha' else ''})"]
+              f"per trial {per_trial}; checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
+              ""]
     return "\n".join(lines)
 
 
@@ -89,6 +96,10 @@ def run(sweep: Sweep, args: SweepArgs) -> int:
     """
     storage_path = storage.resolve(args.storage_path)
     experiment = storage.join(storage_path, sweep.name)
+    try:
+        trackers.check(args.trackers, experiment)
+    except trackers.TrackerError as err:
+        return _fail(str(err))
     unusable = storage.unwritable(storage_path)
     if unusable:
         return _fail(unusable)
@@ -132,7 +143,13 @@ def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -
                              "any); delete the folder and launch again")
             tuner = tune.Tuner.restore(experiment, _trainable(sweep), resume_unfinished=True, resume_errored=True)
         else:
-            tuner = _tuner(to_run, storage_path, experiment, reused)
+            available = ray.cluster_resources()
+            estimate = cost.estimate(to_run, slots=cost.local_slots(to_run, available.get("CPU", 0), available.get("GPU", 0)),
+                                     slots_from=f"Ray now: {available.get('CPU', 0):g} CPUs, {available.get('GPU', 0):g} GPUs")
+            cost.record(estimate, experiment)
+            print(cost.launch_line(estimate), *trackers.hints(args.trackers, experiment), sep="\n", flush=True)
+            tuner = _tuner(to_run, storage_path, experiment, reused, args.trackers)
+        progress.quiet_tune()
         results = tuner.fit()
         if sweep.tuned:
             print(f"tuned config written to {write_tuned(sweep, results, experiment)}")
@@ -159,7 +176,7 @@ def _init_ray(address: str | None) -> None:
     if address is None:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(address="local", include_dashboard=False)
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)  # no "Started a local Ray" line
     else:
         ray.init(address=address)
 
@@ -201,7 +218,8 @@ def with_identity(sweep: Sweep) -> Sweep:
     return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file))
 
 
-def _tuner(sweep: Sweep, storage_path: str, experiment: str, reused: list[FinishedTrial]) -> tune.Tuner:
+def _tuner(sweep: Sweep, storage_path: str, experiment: str, reused: list[FinishedTrial],
+           tracker_names: list[str]) -> tune.Tuner:
     if sweep.search["type"] == "grid":
         # Arms need not be a cartesian product (e.g. `none` has no threshold), so each trial is a preset
         # point; the keys that vary are declared as choices so Tune accepts the presets as valid values.
@@ -214,7 +232,8 @@ def _tuner(sweep: Sweep, storage_path: str, experiment: str, reused: list[Finish
 
         param_space = {**sweep.base, **{k: _DOMAINS[kind](*values) for k, d in sweep.space.items()
                                         for kind, values in d.items()}}
-        search_alg = ConcurrencyLimiter(OptunaSearch(seed=sweep.search.get("seed", 0)),
+        search_alg = ConcurrencyLimiter(OptunaSearch(seed=sweep.search.get("seed", 0), study_name=sweep.name,
+                                                     storage=optuna_storage(experiment)),
                                         max_concurrent=int(sweep.search.get("max_concurrent", 2)))
     scheduler = FIFOScheduler()
     if sweep.scheduler["type"] == "asha":
@@ -234,9 +253,23 @@ def _tuner(sweep: Sweep, storage_path: str, experiment: str, reused: list[Finish
             name=sweep.name, storage_path=storage_path, verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused)],
+            callbacks=[SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused),
+                       progress.ProgressCallback(sweep.name, sweep.metric, sweep.swept, sweep.n_trials, len(reused)),
+                       *trackers.callbacks(tracker_names, experiment, sweep.name, sweep.swept)],
         ),
     )
+
+
+def optuna_storage(experiment: str) -> Any:
+    """The Optuna study's storage: ``<experiment>/optuna.db`` (SQLite), so optuna-dashboard can open it
+    while the search runs and ``--resume`` continues the study where it stopped. A remote experiment
+    folder cannot hold a SQLite file: the study then lives in memory (Tune still saves the searcher)."""
+    if "://" in experiment:
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in RDB ..." per launch
+    return optuna.storages.RDBStorage(f"sqlite:///{storage.join(experiment, 'optuna.db')}")
 
 
 class TrialDirName:

@@ -7,6 +7,7 @@ spellings fail inside Tune in Ray 2.60).
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from typing import Any
 
@@ -31,6 +32,9 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1) -> None:
     After a crash, Tune restarts the trial and ``tune.get_checkpoint()`` hands back the latest
     checkpoint, from which ``fit`` continues (epoch numbering continues).
     """
+    # Ray logs "Checkpoint successfully created at: ..." from the worker at every checkpoint, and the
+    # driver prints each such line: dozens per sweep that say nothing the summary does not.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     cfg = TrialConfig.from_flat(config_only(config))
     if not cfg.runtime.threads:
         cfg.runtime.threads = trial_threads()

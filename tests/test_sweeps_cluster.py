@@ -17,7 +17,7 @@ import pytest
 from ray.cluster_utils import Cluster
 
 from sweep_results import TINY, interval, overlap, read_trials, wait_for, write_spec
-from sweeps.runner import main
+from sweeps.cli import main
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sweep_results import read_trials, wait_for, write_spec
-from sweeps.runner import main
+from sweeps.cli import main
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ import ray
 from analysis.load import load
 from sweep_results import wait_for, write_spec
 from sweeps import storage
-from sweeps.runner import main
+from sweeps.cli import main
 
 BUCKET = "pare-test-sweeps"
 

@@ -1,0 +1,350 @@
+"""What a sweep will cost, from measurements on this machine rather than a typed-in guess.
+
+``--dry-run --calibrate`` runs one short probe per distinct (task, backbone, method, device) of the
+sweep: ``pare_core.train.fit`` on the group's first trial config, cut to ``PROBE_EPOCHS`` epochs of
+``PROBE_STEPS`` optimiser steps, on the device and with the threads its trials get. From the two
+reports it keeps the seconds per optimiser step, per validation pass, before the first epoch (data,
+model, pre-training stages such as ORCA's alignment, first-step warm-up) and after the last one (test
+pass, baselines). A trial of the group then costs ``setup + epochs x (steps x s/step + val) + end``.
+
+Measurements are cached under ``$PARE_DATA/calibration/`` keyed like a trial: a hash of the resolved
+config minus seed (``sweeps.identity.canonical_config``) plus the device model and thread count, so
+a later ``--dry-run`` (or launch) of the same configs on the same kind of machine reuses them; a
+changed config or machine has no measurement until it is calibrated, and ``--calibrate`` always
+measures anew (the code version is not in the key: most edits do not change the speed). Groups
+without a measurement fall back to the spec's ``gpu_s_per_epoch`` and are marked as guesses (a spec
+without one has no guess: its figures read "—").
+
+Wall-clock time is the makespan of the trials at the sweep's concurrency (how many trials fit on the
+machine at once), placed in launch order as Tune does; device-hours are trial time x the devices a
+trial holds: CPU-hours for a CPU sweep, GPU-hours for a GPU sweep. Nothing here imports torch or Ray
+until a probe runs, so a plain ``--dry-run`` stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pare_core.cache import atomic_path, data_root
+from sweeps import storage
+from sweeps.identity import TRIAL_KEY, canonical_config, config_only
+from sweeps.spec import Sweep
+from pare_core.formatting import markdown_table
+
+PROBE_EPOCHS = 2  # the first epoch carries the one-off costs; the second is a steady one
+PROBE_STEPS = 5  # optimiser steps per probe epoch
+GROUP_KEYS = ("task.name", "backbone.name", "method")  # + the device: one probe per distinct combination
+ESTIMATE_FILE = "estimate.json"  # in the experiment folder: each launch's estimate, for analysis to compare
+
+
+def cache_dir() -> Path:
+    """``$PARE_DATA/calibration`` (default ``~/.cache/pare/calibration``), beside the data cache."""
+    return data_root() / "calibration"
+
+
+@dataclass
+class Measurement:
+    """One probe's timings (seconds) for a trial config on one device."""
+
+    key: str
+    device: str  # the device model, e.g. "cpu: AMD EPYC" or "cuda: NVIDIA H200"
+    threads: int
+    step_s: float  # one optimiser step, steady state
+    steps_per_epoch: int  # the full config's steps per epoch (train.steps_per_epoch, or one pass over the data)
+    val_s: float  # one validation pass
+    setup_s: float  # before the first epoch's steady cost: data, model, pre-training stages, warm-up
+    end_s: float  # after the last epoch: test pass and baselines
+    measured_at: str
+    config: dict[str, Any]  # what was measured (resolved, minus seed)
+
+    def epoch_s(self, steps: int | None = None) -> float:
+        return (steps or self.steps_per_epoch) * self.step_s + self.val_s
+
+    def trial_s(self, epochs: int, steps: int | None = None) -> float:
+        return self.setup_s + epochs * self.epoch_s(steps) + self.end_s
+
+
+@dataclass
+class GroupEstimate:
+    """The estimate for the trials of one (task, backbone, method, device) group."""
+
+    group: dict[str, str]
+    trials: int
+    epochs: int  # per trial (the most any trial of the group runs)
+    epoch_s: float
+    trial_s: float  # one trial, start to end
+    source: str  # "measured" | "guess"
+    key: str  # the cache key of the group's probe config
+
+
+@dataclass
+class Estimate:
+    """A whole sweep: per-group figures, and the totals at ``slots`` trials at a time."""
+
+    groups: list[GroupEstimate]
+    slots: int
+    slots_from: str  # where the concurrency comes from, for the reader
+    unit: str  # "GPU" when trials hold GPUs, else "CPU"
+    devices: list[str]  # the device models the figures are for
+    trial_s: float  # sum over trials
+    wall_s: float  # makespan at ``slots``
+    device_hours: float  # trial time x the CPUs (CPU sweep) or GPUs (GPU sweep) each trial holds
+    early_stopping: bool  # ASHA: the figures are an upper bound
+    trials: list[dict[str, Any]]  # per trial: its key (grid sweeps), group, epochs, epoch_s, trial_s, source
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+# -- where trials run ------------------------------------------------------------------------------
+
+def device_kind(resources: dict[str, float]) -> str:
+    """Trials that hold a GPU train on CUDA (``runtime.device=auto``); the others on the CPU."""
+    return "cuda" if resources.get("gpu", 0) > 0 else "cpu"
+
+
+def threads(resources: dict[str, float]) -> int:
+    """torch threads of a trial: its CPU allocation, as ``sweeps.trainable.trial_threads`` sets them."""
+    return max(1, int(resources.get("cpu", 1)))
+
+
+def device_name(kind: str) -> str:
+    """The device model, read without importing torch (so cache look-ups stay cheap): the CPU's model
+    name from /proc/cpuinfo, the first GPU's from the NVIDIA driver's /proc entries."""
+    if kind == "cuda":
+        for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    return f"cuda: {line.split(':', 1)[1].strip()}"
+        return "cuda: unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"cpu: {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return f"cpu: {platform.processor() or platform.machine()}"
+
+
+def gpu_count() -> int:
+    """GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else the driver's /proc entries."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    return len(list(Path("/proc/driver/nvidia/gpus").glob("*")))
+
+
+def local_slots(sweep: Sweep, cpus: float | None = None, gpus: float | None = None) -> int:
+    """Trials that run at once on a machine with ``cpus`` and ``gpus`` (default: this one), capped by
+    the searcher's concurrency and the number of trials; with arms of their own resources, as many as
+    fit of the largest. 0 when a trial does not fit."""
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    gpus = gpu_count() if gpus is None else gpus
+    need = {kind: max(sweep.trial_resources(c)[kind] for c in trial_configs(sweep)) for kind in ("cpu", "gpu")}
+    fits = [math.floor(cpus / need["cpu"] + 1e-9) if need["cpu"] > 0 else sweep.n_trials]
+    if need["gpu"] > 0:
+        fits.append(math.floor(gpus / need["gpu"] + 1e-9))
+    if sweep.search["type"] != "grid":
+        fits.append(int(sweep.search.get("max_concurrent", sweep.n_trials)))
+    return max(0, min([*fits, sweep.n_trials]))
+
+
+def makespan(durations: Sequence[float], slots: int, busy: Sequence[float] = ()) -> float:
+    """Seconds until ``durations`` (in launch order) are done on ``slots`` workers, each starting on the
+    first worker to free up; ``busy`` are the seconds left on workers already running something."""
+    if not durations and not busy:
+        return 0.0
+    if any(math.isnan(d) for d in [*durations, *busy]):  # some trial's time is unknown
+        return math.nan
+    free = sorted(list(busy)[:slots] + [0.0] * max(0, slots - len(busy)))
+    heapq.heapify(free)
+    end = max(free, default=0.0)
+    for d in durations:
+        start = heapq.heappop(free)
+        heapq.heappush(free, start + d)
+        end = max(end, start + d)
+    return end
+
+
+def fmt_duration(seconds: float) -> str:
+    """``45s``, ``12m05s``, ``3h04m``, ``2d05h``: short and unambiguous at a glance."""
+    if not math.isfinite(seconds):
+        return "—"
+    s = int(round(max(0.0, seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+# -- measurements -----------------------------------------------------------------------------------
+
+def cost_key(trial: dict[str, Any], device: str, n_threads: int) -> str:
+    """The cache key of a trial config's timings: its resolved config minus seed (the trial identity's
+    config part) with the execution that sets the speed: device model, threads and ``torch.compile``."""
+    config = {k: v for k, v in canonical_config(trial).items() if k != "seed"}
+    payload = {"config": config, "device": device, "threads": n_threads,
+               "compile": bool(trial.get("runtime.compile", False))}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
+def load_measurement(key: str) -> Measurement | None:
+    path = cache_dir() / f"{key}.json"
+    if not path.is_file():
+        return None
+    try:
+        return Measurement(**json.loads(path.read_text()))
+    except (ValueError, TypeError):  # a file from an older layout: measure again
+        return None
+
+
+def save_measurement(m: Measurement) -> Path:
+    path = cache_dir() / f"{m.key}.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(asdict(m), indent=1, default=repr))
+    return path
+
+
+def probe(trial: dict[str, Any], kind: str, n_threads: int, key: str) -> Measurement:
+    """Time ``trial``'s config for ``PROBE_EPOCHS`` short epochs on ``kind`` with ``n_threads``."""
+    import torch
+
+    from pare_core.config import TrialConfig
+    from pare_core.tasks import load_task
+    from pare_core.train import fit
+
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("the sweep's trials use a GPU, but this machine has none: run --dry-run --calibrate "
+                           "on a machine like the ones the trials will run on")
+    full = TrialConfig.from_flat({**config_only(trial), "runtime.device": kind, "runtime.threads": n_threads})
+    steps = full.train.steps_per_epoch or math.ceil(len(load_task(full.task, full.seed).x_train) / full.train.batch_size)
+    probe_steps = min(PROBE_STEPS, steps)
+    cfg = TrialConfig.from_flat({"train.epochs": PROBE_EPOCHS, "train.steps_per_epoch": probe_steps}, base=full)
+    rows: list[dict[str, Any]] = []
+    fit(cfg, lambda metrics, _checkpointer: rows.append(metrics))
+    first, last = rows[0], rows[-1]
+    steady = last["epoch_s"] + last["val_s"]
+    return Measurement(key=key, device=device_name(kind), threads=n_threads, step_s=last["epoch_s"] / probe_steps,
+                       steps_per_epoch=steps, val_s=last["val_s"], setup_s=max(0.0, first["wall_s"] - steady),
+                       end_s=max(0.0, last["wall_s"] - first["wall_s"] - steady),
+                       measured_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                       config={k: v for k, v in canonical_config(trial).items() if k != "seed"})
+
+
+# -- the estimate -----------------------------------------------------------------------------------
+
+def trial_configs(sweep: Sweep) -> list[dict[str, Any]]:
+    """Every trial's config; a searcher's trials are not known before they run, so each counts as the
+    base config (searched keys such as ``train.lr`` barely change the time per epoch)."""
+    return sweep.trials if sweep.search["type"] == "grid" else [sweep.base] * sweep.n_trials
+
+
+def estimate(sweep: Sweep, calibrate: bool = False, slots: int | None = None, slots_from: str = "",
+             log: Callable[[str], None] = print) -> Estimate:
+    """Per-group and total cost of ``sweep`` from cached measurements; with ``calibrate``, probe every
+    group now and cache the result (a fresh measurement replaces an old one: code and machines change).
+    ``slots`` defaults to :func:`local_slots` on this machine."""
+    configs = trial_configs(sweep)
+    resources = [sweep.trial_resources(c) for c in configs]
+    groups: dict[tuple, list[int]] = {}
+    for i, (config, own) in enumerate(zip(configs, resources)):
+        groups.setdefault((*(config[k] for k in GROUP_KEYS), device_kind(own), threads(own)), []).append(i)
+    guess = sweep.gpu_s_per_epoch if sweep.gpu_s_per_epoch > 0 else math.nan
+    rows, per_trial = [], [{} for _ in configs]
+    for (*values, kind, n_threads), members in groups.items():
+        first = configs[members[0]]
+        device = device_name(kind)
+        key = cost_key(first, device, n_threads)
+        measured = None if calibrate else load_measurement(key)
+        if calibrate:
+            log(f"calibrating {', '.join(f'{k}={v}' for k, v in zip(GROUP_KEYS, values))} on {device} "
+                f"({n_threads} thread{'s' if n_threads != 1 else ''}): {PROBE_EPOCHS} epochs x {PROBE_STEPS} steps ...")
+            measured = probe(first, kind, n_threads, key)
+            save_measurement(measured)
+        for i in members:
+            steps = int(configs[i]["train.steps_per_epoch"]) or None
+            per_trial[i] = {"trial_key": configs[i].get(TRIAL_KEY), **dict(zip(GROUP_KEYS, values)), "device": kind,
+                            "epochs": int(configs[i]["train.epochs"]),
+                            "epoch_s": measured.epoch_s(steps) if measured else guess,
+                            "trial_s": trial_seconds(configs[i], measured, guess),
+                            "source": "measured" if measured else "guess"}
+        epochs = max(int(configs[i]["train.epochs"]) for i in members)
+        first_steps = int(first["train.steps_per_epoch"]) or None
+        rows.append(GroupEstimate(
+            group={**dict(zip(GROUP_KEYS, values)), "device": kind}, trials=len(members), epochs=epochs,
+            epoch_s=measured.epoch_s(first_steps) if measured else guess,
+            trial_s=measured.trial_s(epochs, first_steps) if measured else epochs * guess,
+            source="measured" if measured else "guess", key=key))
+    if slots is None:
+        slots, slots_from = local_slots(sweep), f"this machine: {os.cpu_count()} CPUs, {gpu_count()} GPUs"
+    unit = "gpu" if any(own["gpu"] > 0 for own in resources) else "cpu"
+    durations = [t["trial_s"] for t in per_trial]
+    return Estimate(groups=rows, slots=slots, slots_from=slots_from, unit=unit.upper(),
+                    devices=sorted({device_name(g.group["device"]) for g in rows}),
+                    trial_s=sum(durations), wall_s=makespan(durations, slots) if slots else math.inf,
+                    device_hours=sum(d * own[unit] for d, own in zip(durations, resources)) / 3600,
+                    early_stopping=sweep.scheduler["type"] == "asha", trials=per_trial)
+
+
+def record(est: Estimate, experiment: str) -> None:
+    """Add this launch's estimate to ``<experiment>/estimate.json`` (a launch under an existing name adds
+    trials to the folder, so the file keeps every launch), for analysis to compare with what it took."""
+    path = storage.join(experiment, ESTIMATE_FILE)
+    saved = storage.read_text(path)
+    launches = json.loads(saved)["launches"] if saved else []
+    storage.write_text(path, json.dumps({"launches": [*launches, est.to_json()]}, indent=1, default=repr))
+
+
+def launch_line(est: Estimate) -> str:
+    """One line for the start of a sweep: what it should take, and how much of that is measured."""
+    measured = sum(g.source == "measured" for g in est.groups)
+    wall = f"{fmt_duration(est.wall_s)} wall-clock at {est.slots} at a time" if est.slots else "no trial fits"
+    todo = "" if measured == len(est.groups) else "; --dry-run --calibrate measures the rest"
+    return (f"estimate: {wall}, {_hours(est.device_hours)} {est.unit}-hours ({measured}/{len(est.groups)} "
+            f"(task, backbone, method, device) groups measured{todo})")
+
+
+def trial_seconds(config: dict[str, Any], measured: Measurement | None, guess_s_per_epoch: float) -> float:
+    """One trial's seconds from its group's measurement (its own epochs and steps), else the guess."""
+    epochs = int(config["train.epochs"])
+    if measured is None:
+        return epochs * guess_s_per_epoch
+    return measured.trial_s(epochs, int(config["train.steps_per_epoch"]) or None)
+
+
+def _hours(hours: float) -> str:
+    return "—" if math.isnan(hours) else f"{hours:.2f}"
+
+
+def render(est: Estimate) -> list[str]:
+    """The dry run's cost lines: one row per group, then wall-clock and device-hours."""
+    rows = [[*g.group.values(), g.trials, g.epochs, "—" if math.isnan(g.epoch_s) else f"{g.epoch_s:.2f}",
+             fmt_duration(g.trial_s), g.source]
+            for g in est.groups]
+    lines = [markdown_table([*GROUP_KEYS, "device", "trials", "epochs", "s/epoch", "per trial", "source"], rows)]
+    guesses = [g for g in est.groups if g.source == "guess"]
+    bound = "; an upper bound: ASHA stops trials early" if est.early_stopping else ""
+    if est.slots:
+        lines.append(f"estimated wall-clock: {fmt_duration(est.wall_s)} at {est.slots} trial"
+                     f"{'s' if est.slots != 1 else ''} at a time ({est.slots_from}){bound}")
+    else:
+        lines.append(f"estimated wall-clock: — (a trial does not fit on {est.slots_from})")
+    lines.append(f"estimated {est.unit}-hours: {_hours(est.device_hours)} ({fmt_duration(est.trial_s)} of trial time x the "
+                 f"{est.unit}s each trial holds; on {', '.join(est.devices)}){bound}")
+    if guesses:
+        lines.append(f"{len(guesses)} of {len(est.groups)} group{'s' if len(est.groups) != 1 else ''} not measured "
+                     "here yet (source: guess, the spec's gpu_s_per_epoch): add --calibrate to measure them "
+                     f"({PROBE_EPOCHS} short epochs each; cached under {cache_dir()})")
+    return lines
