@@ -9,3 +9,14 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def tiny_budget() -> dict:
+    """The smallest real fit the tests run: 160 training samples, one epoch of two steps of 16, a 200-sample
+    source set, one torch thread. Tests override what they need (``{**tiny_budget, "train.epochs": 3}``)."""
+    return {"task.n_train": 160, "train.batch_size": 16, "train.epochs": 1, "train.steps_per_epoch": 2,
+            "source.size": 200, "runtime.threads": 1}

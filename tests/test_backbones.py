@@ -15,13 +15,19 @@ import pytest
 import torch
 from torch import nn
 
-from pare_core.backbones import (MPNET_NAME, MPNET_SETUP, MPNET_WHEELS, BackboneLoadError, EfficientNetBackbone,
-                                 SwinBackbone, TextBackbone, build_backbone, squarest_grid)
+from pare_core.backbones import (
+    MPNET_NAME,
+    MPNET_SETUP,
+    MPNET_WHEELS,
+    BackboneLoadError,
+    EfficientNetBackbone,
+    SwinBackbone,
+    TextBackbone,
+    build_backbone,
+    squarest_grid,
+)
 from pare_core.config import BackboneConfig, TrialConfig
 from pare_core.train import fit
-
-TINY_FIT = {"task.name": "dna", "task.n_train": 160, "train.epochs": 1, "train.steps_per_epoch": 2,
-            "train.batch_size": 16, "source.size": 80, "runtime.threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -315,12 +321,13 @@ def test_mpnet_without_its_wheels_names_the_install_command(tmp_path, monkeypatc
     assert not any(tmp_path.iterdir())
 
 
-def test_tiny_mpnet_fits_end_to_end():
+def test_tiny_mpnet_fits_end_to_end(tiny_budget):
     """PaRe on a 1D task through a tiny MPNet: source sentences through its embedding layer, mixed
     tokens forward and backward through the body, one short epoch to a test error."""
     reports = []
-    final = fit(TrialConfig.from_flat({**TINY_FIT, "method": "pare", "backbone.name": "mpnet", "backbone.tiny": True}),
-                lambda m, _ckpt: reports.append(dict(m)))
+    flat = {**tiny_budget, "task.name": "dna", "source.size": 80, "method": "pare", "backbone.name": "mpnet",
+            "backbone.tiny": True}
+    final = fit(TrialConfig.from_flat(flat), lambda m, _ckpt: reports.append(dict(m)))
     assert [r["epoch"] for r in reports] == [1] and final == reports[0]
     assert 0 <= final["test_error"] <= 1 and final["train_loss"] > 0
     assert final["gate_selected_frac"] > 0  # source tokens were mixed in

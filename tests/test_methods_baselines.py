@@ -18,16 +18,18 @@ from pare_core.methods.lsg import LabelGraph, LsgAux, label_embeddings, normaliz
 from pare_core.tasks import task_spec
 from pare_core.train import fit
 
-TINY = {"task.n_train": 160, "train.epochs": 1, "train.steps_per_epoch": 2, "train.batch_size": 16,
-        "source.size": 200, "runtime.threads": 1}
 
+@pytest.fixture
+def first_report(tiny_budget):
+    """(epoch-1 report, final metrics) of a real fit of ``tiny_budget`` + ``flat``."""
 
-def first_report(flat: dict) -> tuple[dict, dict]:
-    """(epoch-1 report, final metrics) of a real fit."""
-    reports: list[dict] = []
-    final = fit(TrialConfig.from_flat({**TINY, **flat}), lambda m, _ckpt: reports.append(dict(m)))
-    assert [r["epoch"] for r in reports] == list(range(1, TINY["train.epochs"] + 1))
-    return reports[0], final
+    def run(flat: dict) -> tuple[dict, dict]:
+        reports: list[dict] = []
+        final = fit(TrialConfig.from_flat({**tiny_budget, **flat}), lambda m, _ckpt: reports.append(dict(m)))
+        assert [r["epoch"] for r in reports] == list(range(1, tiny_budget["train.epochs"] + 1))
+        return reports[0], final
+
+    return run
 
 
 # -- pieces with known answers ------------------------------------------------------------------
@@ -96,9 +98,9 @@ def test_lsg_refuses_a_task_without_label_names():
         LsgAux(TrialConfig(), dense)
 
 
-def test_orca_without_alignment_epochs_is_refused_before_training():
+def test_orca_without_alignment_epochs_is_refused_before_training(tiny_budget):
     with pytest.raises(ValueError, match="align.epochs=0 is invalid for method='orca'"):
-        TrialConfig.from_flat({**TINY, "method": "orca", "align.epochs": 0})
+        TrialConfig.from_flat({**tiny_budget, "method": "orca", "align.epochs": 0})
 
 
 def _resolved_align(flat: dict) -> tuple[int, float]:
@@ -116,7 +118,7 @@ def test_alignment_defaults_follow_the_official_code():
 # -- the stages on real data, each method end to end on two tasks of different modalities ----------
 
 @pytest.mark.parametrize("task,objective", [("digits", "otdd"), ("dna", "mmd"), ("dna", "l2")])
-def test_orca_alignment_lowers_the_distance_then_fine_tunes(task, objective):
+def test_orca_alignment_lowers_the_distance_then_fine_tunes(task, objective, first_report):
     report, final = first_report({"method": "orca", "task.name": task, "align.objective": objective,
                                   "align.epochs": 10, "align.lr": 3e-3})
     before, after = report["align/before"], report["align/after"]
@@ -125,7 +127,7 @@ def test_orca_alignment_lowers_the_distance_then_fine_tunes(task, objective):
 
 
 @pytest.mark.parametrize("task", ["digits", "dna"])
-def test_mona_stage_improves_its_outer_objective_then_fine_tunes(task):
+def test_mona_stage_improves_its_outer_objective_then_fine_tunes(task, first_report):
     report, final = first_report({"method": "mona", "task.name": task, "mona.epochs": 8})
     assert report["mona/outer_after"] < report["mona/outer_before"], report
     assert report["mona/outer_before"] == pytest.approx(report["mona/target_before"] + report["mona/source_before"])
@@ -133,13 +135,13 @@ def test_mona_stage_improves_its_outer_objective_then_fine_tunes(task):
 
 
 @pytest.mark.parametrize("task", ["digits", "dna"])
-def test_pare_after_an_orca_stage_trains_end_to_end(task):
+def test_pare_after_an_orca_stage_trains_end_to_end(task, first_report):
     report, final = first_report({"method": "pare", "task.name": task, "align.epochs": 3, "align.objective": "l2"})
     assert report["align/after"] < report["align/before"]
     assert report["gate_selected_frac"] > 0 and 0 <= final["test_error"] <= 1
 
 
 @pytest.mark.parametrize("task", ["digits", "dna"])
-def test_finetune_with_label_graph_guidance_trains_end_to_end(task):
+def test_finetune_with_label_graph_guidance_trains_end_to_end(task, first_report):
     _, final = first_report({"method": "finetune", "aux": "lsg", "lsg.weight": 0.5, "task.name": task})
     assert 0 <= final["test_error"] <= 1

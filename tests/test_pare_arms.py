@@ -7,20 +7,30 @@ from pare_core.config import TrialConfig
 from pare_core.methods.pare import frozen_running_stats
 from pare_core.train import Run, fit
 
-TINY = {"task.n_train": 160, "train.epochs": 3, "train.steps_per_epoch": 4, "train.batch_size": 16,
-        "source.size": 64, "runtime.threads": 2, "method": "pare"}
+
+@pytest.fixture
+def tiny(tiny_budget) -> dict:
+    """Three PaRe epochs of four steps: the warm phase and two hard-top-k epochs."""
+    return {**tiny_budget, "train.epochs": 3, "train.steps_per_epoch": 4, "source.size": 64, "runtime.threads": 2,
+            "method": "pare"}
 
 
-def _curve(flat: dict) -> list[dict]:
-    reports = []
-    fit(TrialConfig.from_flat({**TINY, **flat}), lambda m, _ckpt: reports.append(dict(m)))
-    return reports
+@pytest.fixture
+def curve(tiny):
+    """Every epoch's report of a real fit of ``tiny`` + ``flat``."""
+
+    def run(flat: dict) -> list[dict]:
+        reports = []
+        fit(TrialConfig.from_flat({**tiny, **flat}), lambda m, _ckpt: reports.append(dict(m)))
+        return reports
+
+    return run
 
 
-def test_nothing_replaced_is_the_objective_without_replacement():
+def test_nothing_replaced_is_the_objective_without_replacement(curve):
     """A threshold no gate score passes replaces nothing: exactly the `none` arm, every epoch."""
-    none = _curve({"gate.selection": "none"})
-    unreachable = _curve({"gate.selection": "threshold", "gate.threshold": 1.0})
+    none = curve({"gate.selection": "none"})
+    unreachable = curve({"gate.selection": "threshold", "gate.threshold": 1.0})
     assert all(r["k"] > 0 and r["gate_selected_frac"] == 0 for r in unreachable)
     for a, b in zip(none, unreachable):
         for key in ("train_loss", "val_error", "batch_order_hash"):
@@ -28,17 +38,17 @@ def test_nothing_replaced_is_the_objective_without_replacement():
     assert none[-1]["test_error"] == pytest.approx(unreachable[-1]["test_error"], abs=1e-6)
 
 
-def test_arms_with_one_seed_see_the_same_batches_all_run():
+def test_arms_with_one_seed_see_the_same_batches_all_run(curve):
     """Method draws (source picks, Gumbel noise, random positions) come from their own stream."""
-    hashes = {sel: [r["batch_order_hash"] for r in _curve({"gate.selection": sel})] for sel in ("random", "topk", "none")}
+    hashes = {sel: [r["batch_order_hash"] for r in curve({"gate.selection": sel})] for sel in ("random", "topk", "none")}
     assert hashes["random"] == hashes["topk"] == hashes["none"]
     assert len(set(hashes["topk"])) == len(hashes["topk"])  # a new order every epoch
-    other_seed = [r["batch_order_hash"] for r in _curve({"gate.selection": "topk", "seed": 1})]
+    other_seed = [r["batch_order_hash"] for r in curve({"gate.selection": "topk", "seed": 1})]
     assert other_seed != hashes["topk"]
 
 
-def test_batchnorm_bodies_keep_mixed_samples_out_of_the_clean_statistics():
-    cfg = TrialConfig.from_flat({**TINY, "backbone.name": "efficientnet_lite0", "train.epochs": 2})
+def test_batchnorm_bodies_keep_mixed_samples_out_of_the_clean_statistics(tiny):
+    cfg = TrialConfig.from_flat({**tiny, "backbone.name": "efficientnet_lite0", "train.epochs": 2})
     run = Run(cfg, resume=None)
     model, method = run.model, run.method
     model.train()
@@ -64,8 +74,8 @@ def test_batchnorm_bodies_keep_mixed_samples_out_of_the_clean_statistics():
         assert torch.allclose(m.running_mean, stepped, atol=1e-6)
 
 
-def test_stage_steps_are_charged_to_the_budget():
+def test_stage_steps_are_charged_to_the_budget(tiny):
     reports = []
-    fit(TrialConfig.from_flat({**TINY, "method": "orca", "align.epochs": 2, "train.epochs": 1}),
+    fit(TrialConfig.from_flat({**tiny, "method": "orca", "align.epochs": 2, "train.epochs": 1}),
         lambda m, _ckpt: reports.append(dict(m)))
     assert reports[-1]["optimizer_steps"] == 2 + 4 and reports[-1]["wall_s"] > 0

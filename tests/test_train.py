@@ -12,8 +12,12 @@ from pare_core.train import NonFiniteLossError, fit, load_checkpoint
 REQUIRED = {"epoch", "train_loss", "val_error", "val_accuracy", "samples_per_s", "epoch_s", "optimizer_steps",
             "wall_s", "batch_order_hash"}
 PARE_METRICS = {"ratio", "k", "gate_mean", "gate_selected_frac", "gate_score_std", "gate_score_range", "gate_rank_tau"}
-TINY = {"task.n_train": 160, "train.epochs": 2, "train.steps_per_epoch": 3, "train.batch_size": 16,
-        "source.size": 200, "runtime.threads": 2}
+
+
+@pytest.fixture
+def tiny(tiny_budget) -> dict:
+    """Two epochs of three steps, so epoch 2 follows a checkpoint."""
+    return {**tiny_budget, "train.epochs": 2, "train.steps_per_epoch": 3, "runtime.threads": 2}
 
 
 def test_joint_soft_label_loss_matches_hand_computation():
@@ -31,9 +35,9 @@ def test_joint_soft_label_loss_matches_hand_computation():
     assert got.shape == (1,) and got.item() == pytest.approx(expected_joint, rel=1e-6)
 
 
-def test_every_epoch_reports_the_required_metrics_and_test_once():
+def test_every_epoch_reports_the_required_metrics_and_test_once(tiny):
     reports = []
-    final = fit(TrialConfig.from_flat({**TINY, "method": "pare"}), lambda m, _ckpt: reports.append(dict(m)))
+    final = fit(TrialConfig.from_flat({**tiny, "method": "pare"}), lambda m, _ckpt: reports.append(dict(m)))
     assert [r["epoch"] for r in reports] == [1, 2]
     for r in reports:
         assert REQUIRED | PARE_METRICS <= set(r), (REQUIRED | PARE_METRICS) - set(r)
@@ -45,8 +49,8 @@ def test_every_epoch_reports_the_required_metrics_and_test_once():
     assert reports[0]["k"] > reports[1]["k"] and reports[0]["gate_selected_frac"] > 0
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path):
-    cfg = TrialConfig.from_flat({**TINY, "method": "pare", "gate.warm_frac": 0.5})
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny):
+    cfg = TrialConfig.from_flat({**tiny, "method": "pare", "gate.warm_frac": 0.5})
     straight = []
     fit(cfg, lambda m, ckpt: straight.append(dict(m)))
     saved = []
@@ -65,14 +69,14 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
         assert resumed[0][key] == pytest.approx(straight[1][key], abs=1e-6), key
 
 
-def test_non_finite_loss_names_epoch_and_step():
+def test_non_finite_loss_names_epoch_and_step(tiny):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
-        fit(TrialConfig.from_flat({**TINY, "method": "finetune", "train.lr": 1e30, "train.clip": 0.0,
+        fit(TrialConfig.from_flat({**tiny, "method": "finetune", "train.lr": 1e30, "train.clip": 0.0,
                                    "train.warmup_frac": 0.0, "finetune.body": "full", "finetune.body_lr": 1e30}))
 
 
-def test_injected_failure_only_on_a_fresh_start(tmp_path):
-    cfg = TrialConfig.from_flat({**TINY, "method": "finetune", "runtime.fail_at_epoch": 2})
+def test_injected_failure_only_on_a_fresh_start(tmp_path, tiny):
+    cfg = TrialConfig.from_flat({**tiny, "method": "finetune", "runtime.fail_at_epoch": 2})
     with pytest.raises(RuntimeError, match="injected failure at epoch 2"):
         fit(cfg, lambda m, ckpt: ckpt.save(tmp_path))
     assert fit(cfg, resume=tmp_path)["epoch"] == 2
