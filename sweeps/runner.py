@@ -130,7 +130,7 @@ def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -
         SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused).write([])
         print(f"every trial reused. Results: {experiment}  Summary: {experiment}/summary.md")
         return 0
-    _init_ray(args.address)
+    _init_ray(args.address, sweep.n_trials)
     try:
         hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
         problem = storage.storage_problem(storage_path, hosts, storage.read_mounts()) or \
@@ -165,8 +165,12 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _init_ray(address: str | None) -> None:
+def _init_ray(address: str | None, n_trials: int) -> None:
     """Join ``address``; with none, start a private Ray bound to 127.0.0.1 (not the machine's network address).
+
+    On a cluster, Tune keeps at most ``TUNE_MAX_PENDING_TRIALS_PG`` trials pending (200 for a grid in
+    Ray 2.60, read when ``fit`` starts), and the autoscaler sees only pending trials' resource requests:
+    the cap is raised to the sweep's trial count, so a big grid asks for all the nodes it could use at once.
 
     Ray picks loopback only when ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off, and reads it when ``ray``
     is imported (``ray_constants.ENABLE_RAY_CLUSTER``), which happened before this call: the variable is
@@ -179,6 +183,7 @@ def _init_ray(address: str | None) -> None:
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)  # no "Started a local Ray" line
     else:
         ray.init(address=address)
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(n_trials)
 
 
 def _resources_text(resources: dict[str, float]) -> str:

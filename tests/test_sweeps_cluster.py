@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from ray.cluster_utils import Cluster
 
-from sweep_results import TINY, interval, overlap, read_trials, wait_for, write_spec
+from sweep_results import TINY, interval, overlap, read_trials, running_with_checkpoint, wait_for, write_spec
 from sweeps.cli import main
 
 pytestmark = pytest.mark.slow
@@ -80,11 +80,7 @@ def test_worker_node_removed_mid_sweep_loses_no_trial(cluster, tmp_path):
                                "--storage-path", str(tmp_path / "res"), "--gpus-per-trial", "1"],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def running_with_checkpoint():
-            return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] <= 3
-                         and list(t["dir"].glob("checkpoint_*"))), None)
-
-        victim = wait_for(running_with_checkpoint, 180, "a running trial with a checkpoint")
+        victim = wait_for(lambda: running_with_checkpoint(experiment), 180, "a running trial with a checkpoint")
         node_id = victim["rows"][-1]["node_id"]
         cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == node_id))
         out, _ = driver.communicate(timeout=300)
