@@ -71,6 +71,19 @@ def test_half_gpu_trials_share_a_node(cluster, tmp_path):
         assert overlap(a, b) > 2.0
 
 
+def test_each_arm_gets_its_own_resources(cluster, tmp_path):
+    add_workers(cluster, 1, cpus=2)
+    spec = write_spec(tmp_path / "arms.yaml", seeds=[0, 1], arms=[{"train.lr": 1e-3, "resources": {"gpu": 1}},
+                                                               {"train.lr": 2e-3, "resources": {"gpu": 0.5}}])
+    assert main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res")]) == 0
+    trials = read_trials(tmp_path / "res" / "arms")
+    whole, half = ([interval(t["rows"]) for t in trials if t["config"]["train.lr"] == lr] for lr in (1e-3, 2e-3))
+    assert len(whole) == len(half) == 2
+    assert overlap(*half) > 2.0  # the half-GPU arm's two trials shared the node's one GPU ...
+    for a in whole:  # ... and each whole-GPU trial had it alone (interval ends are whole seconds: +-1 s)
+        assert all(overlap(a, b) <= 1.0 for b in [*whole, *half] if b is not a)
+
+
 def test_worker_node_removed_mid_sweep_loses_no_trial(cluster, tmp_path):
     add_workers(cluster, 2, cpus=1)
     spec = write_spec(tmp_path / "lose.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1],
