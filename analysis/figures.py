@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis import estimate, plots, provenance, tables, tuning
 from analysis.load import CONFIG, Results, load
-from analysis.stats import ALPHA, POWER, arm_stats, curve_stats, parse_control
+from analysis.stats import ALPHA, CONTROL_HELP, POWER, arm_stats, curve_stats, parse_control
 from pare_core.config import GateSelection, choices
 
 GATE_SELECTIONS = tuple(s for s in choices(GateSelection) if s != "none")  # selections that replace tokens
@@ -367,8 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results_dir", nargs="+", help="a Ray Tune experiment folder, e.g. results/ablate_gate; "
                         "several are read as one sweep (e.g. an earlier launch and its extension)")
     parser.add_argument("--out", required=True, help="folder for tables, figures and index.md")
-    parser.add_argument("--control", help="control arm as key=value[,key=value] (default: gate.selection=none, "
-                                          "method=finetune, curriculum.shape=constant, else the first arm)")
+    parser.add_argument("--control", help=CONTROL_HELP)
     args = parser.parse_args(argv)
     try:
         report = build(args.results_dir, args.out, args.control)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from pare_core.config import inert_keys
 from sweeps import storage
-from sweeps.identity import CODE_KEY, TRIAL_KEY
+from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY
 
 CONFIG = "config/"
 # Config keys that change how a run executes but not what it computes: not part of an arm.
@@ -140,12 +140,15 @@ def label_arms(trials: pd.DataFrame, swept: list[str] | None = None) -> tuple[pd
     """Find the arm keys of a per-trial frame (``config/...`` columns), sort it stably and add an
     ``arm`` label column; returns the new frame and the arm keys. ``swept`` orders the keys.
 
-    Labels leave out keys that have no effect on the arm (``threshold`` beside ``selection=topk``),
-    unless that would give two different arms the same label."""
+    A trial's label is its arm's name as the spec named it (``arm_name``, from params.json); trials
+    without one (results from before arms were named, hand-made frames) get their swept values, leaving
+    out keys that have no effect on the arm (``threshold`` beside ``selection=topk``). A label that
+    would stand for two different configs (one name reused with other values, or inert keys hidden)
+    gets the values spelled out."""
     arm_keys = _arm_keys(trials, swept)
     trials = _sorted(trials, arm_keys).reset_index(drop=True)
     rows = [row for _, row in trials.iterrows()]
-    labels = [arm_label(row, arm_keys) for row in rows]
+    labels = [row.get("arm_name") if isinstance(row.get("arm_name"), str) else arm_label(row, arm_keys) for row in rows]
     arms_per_label: dict[str, set[str]] = {}
     for label, row in zip(labels, rows):
         arms_per_label.setdefault(label, set()).add(repr([row[c] for c in arm_columns(arm_keys)]))
@@ -185,7 +188,8 @@ def _read_trial(trial_dir: Path, state: dict[str, Any] | None, metric: str, mode
                 ) -> tuple[dict[str, Any], pd.DataFrame]:
     state = state or {}
     config = dict(_read_json(trial_dir / "params.json") or state.get("config") or {})
-    identity = {TRIAL_KEY: config.pop(TRIAL_KEY, None), CODE_KEY: config.pop(CODE_KEY, None)}
+    identity = {TRIAL_KEY: config.pop(TRIAL_KEY, None), CODE_KEY: config.pop(CODE_KEY, None),
+                "arm_name": config.pop(ARM_KEY, None)}
     rows = _read_rows(trial_dir)
     trial_id = str(state.get("trial_id") or (rows[-1].get("trial_id") if rows else None) or trial_dir.name)
     curve = _curve(rows, trial_id)

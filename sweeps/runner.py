@@ -26,10 +26,11 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from pare_core.config import TrialConfig, inert_keys
 from sweeps import cost, progress, storage, trackers
 from sweeps.cli import SweepArgs
-from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, provenance, trial_key
+from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, code_version, config_only, provenance, trial_key
 from sweeps.reuse import FinishedTrial, LaunchLock, LaunchLocked, finished_trials
 from sweeps.spec import TUNED_DIR, SpecError, Sweep, build
-from sweeps.summary import SummaryCallback, markdown_table
+from pare_core.formatting import markdown_table
+from sweeps.summary import SummaryCallback
 from sweeps.trainable import train_trial
 
 _DOMAINS = {"uniform": tune.uniform, "loguniform": tune.loguniform, "choice": lambda *values: tune.choice(values)}
@@ -216,10 +217,11 @@ def _beyond_machine(sweep: Sweep, available: dict[str, float]) -> str | None:
 
 
 def with_identity(sweep: Sweep) -> Sweep:
-    """The sweep with each grid trial's key and code version (recorded in its params.json) and the
-    launch's provenance (recorded in sweep.json)."""
+    """The sweep with each grid trial's key, code version and arm name (recorded in its params.json)
+    and the launch's provenance (recorded in sweep.json)."""
     code = code_version()["version"]
-    trials = [{**t, TRIAL_KEY: trial_key(t, code), CODE_KEY: code} for t in sweep.trials]
+    trials = [{**t, TRIAL_KEY: trial_key(t, code), CODE_KEY: code, ARM_KEY: arm}
+              for t, arm in zip(sweep.trials, sweep.arm_names)]
     return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file))
 
 
@@ -278,16 +280,18 @@ def optuna_storage(experiment: str) -> Any:
 
 
 class TrialDirName:
-    """``<trial_id>_selection=threshold_threshold=0.3_seed=3``: readable trial folders (Tune's default
-    is unreadable); keys with no effect on the trial (``threshold`` under ``selection=topk``) are left out."""
+    """``<trial_id>_threshold_seed=3``: readable trial folders (Tune's default is unreadable), named by
+    the trial's arm; a trial without a named arm (a tuning trial) by its swept keys that act on it
+    (``threshold`` is left out under ``selection=topk``)."""
 
     def __init__(self, keys: list[str]):
         self.keys = keys
 
     def __call__(self, trial: Any) -> str:
-        inert = inert_keys(trial.config)
-        parts = [f"{k.rsplit('.', 1)[-1]}={_short(trial.config.get(k))}" for k in [*self.keys, "seed"] if k not in inert]
-        name = "_".join([trial.trial_id, *parts])
+        inert = inert_keys(config_only(trial.config))
+        parts = [f"{k.rsplit('.', 1)[-1]}={_short(trial.config.get(k))}" for k in self.keys if k not in inert]
+        arm = trial.config.get(ARM_KEY)
+        name = "_".join([trial.trial_id, *([arm] if arm else parts), f"seed={trial.config.get('seed')}"])
         return "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)[:120]
 
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import yaml
 
-from pare_core.config import parse_sets
-from pare_core.config import TrialConfig
+from pare_core.config import TrialConfig, parse_sets
 from sweeps.cli import RESOURCE_RULES, SweepArgs, resource_ok
 
 SPEC_DIR = Path(__file__).resolve().parent / "configs"
@@ -27,7 +26,7 @@ TUNED_DIR = SPEC_DIR / "tuned"
 DOMAINS = ("uniform", "loguniform", "choice")  # how a searched key is sampled (search: optuna)
 SCHEDULERS = ("fifo", "asha")
 SEARCHES = ("grid", "optuna")
-_FIELDS = {"name", "description", "base", "arms", "grid", "space", "seeds", "metric", "mode", "search",
+_FIELDS = {"name", "base", "arms", "grid", "space", "seeds", "metric", "mode", "search",
            "scheduler", "resources", "checkpoint_every", "max_failures", "gpu_s_per_epoch", "tuned", "smoke"}
 _SMOKE_FIELDS = {"overrides", "seeds", "arms", "grid", "search"}
 
@@ -61,6 +60,7 @@ class Sweep:
     arm_resources: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)  # what launched it (sweeps.identity.provenance)
     reused: list[str] = field(default_factory=list)  # folders of finished trials this sweep reuses (sweeps.reuse)
+    arm_names: list[str] = field(default_factory=list)  # each trial's arm, as the spec names it (grid: one per trial)
 
     @property
     def n_trials(self) -> int:
@@ -115,7 +115,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     seeds = args.seeds or list(use("seeds", [0]))
     trials, space, arms = [], {}, []
     if search["type"] == "grid":
-        arms = _arms(path, use("arms", None) or [{}], use("grid", None) or {})
+        arms = _arms(path, use("arms", None) or {"": {}}, use("grid", None) or {})
         trials = _trials(base, arms, seeds, late)
     else:
         if len(seeds) != 1:
@@ -127,7 +127,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     resources = _resources(f"{path} resources", raw.get("resources"), {"cpu": 1.0, "gpu": 0.0}, args)
     spec_resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}  # validated just above
     arm_resources = []
-    for (origin, _, given), trial in zip(arms, trials[::len(seeds)]):  # trials go arm by arm, seeds inside
+    for (origin, _, given, _), trial in zip(arms, trials[::len(seeds)]):  # trials go arm by arm, seeds inside
         own = resources if given is None else _resources(f"{origin}: resources", given, spec_resources, args)
         if own != resources:
             arm_resources.append({"arm": {k: trial[k] for k in swept}, "resources": own})
@@ -143,6 +143,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         max_failures=_int_at_least(path, "max_failures", raw.get("max_failures", 2), -1),  # -1: retry forever
         gpu_s_per_epoch=float(raw.get("gpu_s_per_epoch", 0.0)),
         tuned=bool(raw.get("tuned", False)), seeds=seeds, arm_resources=arm_resources,
+        arm_names=[name for *_, name in arms for _ in seeds],
     )
 
 
@@ -161,27 +162,46 @@ def _validated(flat: dict[str, Any], layers: list[tuple[str, dict[str, Any]]]) -
     return cfg.to_flat()
 
 
-def _arms(path: Path, arms: list[dict[str, Any]], grid: dict[str, list]) -> list[tuple[str, dict[str, Any], Any]]:
-    """Explicit arms crossed with the grid's cartesian product: (label for error messages, config keys,
-    the arm's own ``resources`` or None)."""
-    if not isinstance(arms, list) or not all(isinstance(a, dict) for a in arms) or not isinstance(grid, dict):
-        raise SpecError(f"{path}: arms must be a list of mappings and grid a mapping of key: [values]")
+def _arms(path: Path, arms: dict[str, dict[str, Any]] | list[dict[str, Any]], grid: dict[str, list]
+          ) -> list[tuple[str, dict[str, Any], Any, str]]:
+    """Explicit arms crossed with the grid's cartesian product: (where it came from, for error
+    messages; its config keys; its own ``resources`` or None; its name).
+
+    Arms are named in the spec (``arms: {random: {...}, topk: {...}}``); a grid point is named by its
+    values (``shape=linear``), and an arm crossed with a grid by both (``pare, name=dna``). Arms given
+    as a list are named by their values too."""
+    named = arms if isinstance(arms, dict) else {_point_name(a): a for a in arms}
+    if (not all(isinstance(a, dict) for a in named.values()) or not isinstance(grid, dict)
+            or (isinstance(arms, list) and len(named) != len(arms))):
+        raise SpecError(f"{path}: arms must be a mapping of arm name: {{key: value}} (or a list of distinct mappings) "
+                        "and grid a mapping of key: [values]")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise SpecError(f"{path} grid.{key}: expected a non-empty list of values, got {values!r}")
     out = []
-    for i, arm in enumerate(arms):
+    for arm_name, arm in named.items():
         for combo in itertools.product(*grid.values()):
             point = dict(zip(grid, combo))
             keys = {k: v for k, v in arm.items() if k != "resources"}
-            out.append((f"{path} arms[{i}] {arm}" + (f" x grid {point}" if point else ""), {**keys, **point},
-                        arm.get("resources")))
+            name = ", ".join(n for n in (arm_name, _point_name(point)) if n) or "base"
+            out.append((f"{path} arms.{arm_name or '(base)'}" + (f" x grid {point}" if point else ""),
+                        {**keys, **point}, arm.get("resources"), name))
     return out
+
+
+def _point_name(keys: dict[str, Any]) -> str:
+    """``selection=threshold, threshold=0.5``, ``task=dna``: config values as a name, each key shortened to
+    its last part (``task.name`` to its group)."""
+    def short(key: str) -> str:
+        group, _, leaf = key.rpartition(".")
+        return group if leaf == "name" and group else leaf
+
+    return ", ".join(f"{short(k)}={v}" for k, v in keys.items() if k != "resources")
 
 
 def _trials(base: dict[str, Any], arms, seeds: list[int], late) -> list[dict[str, Any]]:
     trials: list[dict[str, Any]] = []
-    for origin, arm, _ in arms:
+    for origin, arm, _, _ in arms:
         arm_flat = _validated(base, [(origin, arm)])
         trials.extend(_validated(arm_flat, [("--seeds", {"seed": s}), *late]) for s in seeds)
     seen: dict[str, int] = {}

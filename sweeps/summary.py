@@ -1,6 +1,6 @@
-"""A live ``summary.md`` per sweep: one row per arm (config minus seed), rewritten as trials end.
+"""A live ``summary.md`` per sweep: one row per arm (as the spec names it), rewritten as trials end.
 
-Columns: the swept keys, trials done (of which reused: finished earlier, found by key, not re-run) /
+Columns: the arm's name, the swept keys, trials done (of which reused: finished earlier, found by key, not re-run) /
 failed / pending, crashes (every crash counts, including those a retry recovered from), then mean ±
 std over seeds of the metric and of ``test_error``.
 
@@ -19,6 +19,7 @@ from ray.tune.experiment import Trial
 
 from pare_core.config import inert_keys
 from pare_core.formatting import markdown_table, mean_std_of
+from sweeps.identity import ARM_KEY, config_only
 from sweeps.storage import join, write_text
 
 DONE, FAILED = Trial.TERMINATED, Trial.ERROR
@@ -35,21 +36,23 @@ def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], en
     def status(t: Trial) -> str:
         return ending.get(t.trial_id, t.status)
 
-    arms: dict[tuple, list[Trial]] = {}
+    arms: dict[Any, list[Trial]] = {}
     for trial in trials:  # Tune trials and reused ones (sweeps.reuse.FinishedTrial, shaped alike)
-        arms.setdefault(tuple(repr(trial.config.get(k)) for k in swept), []).append(trial)
+        name = trial.config.get(ARM_KEY)  # the spec's name; tuning trials have none: grouped by their values
+        arms.setdefault(name or tuple(repr(trial.config.get(k)) for k in swept), []).append(trial)
     rows = []
     for group in arms.values():
         done = [t for t in group if status(t) == DONE]
         failed = sum(status(t) == FAILED for t in group)
-        inert = inert_keys(group[0].config)
-        rows.append([*("—" if k in inert else group[0].config.get(k) for k in swept), len(done),
+        inert = inert_keys(config_only(group[0].config))
+        rows.append([group[0].config.get(ARM_KEY) or "—",
+                     *("—" if k in inert else group[0].config.get(k) for k in swept), len(done),
                      sum(getattr(t, "reused", False) for t in group), failed,
                      len(group) - len(done) - failed,
                      sum(t.num_failures for t in group),
                      mean_std_of([t.last_result.get(metric) for t in done], 4, count=True),
                      mean_std_of([t.last_result.get("test_error") for t in done], 4, count=True)])
-    headers = [*swept, "done", "reused", "failed", "pending", "crashes", f"{metric} (mean ± std)",
+    headers = ["arm", *swept, "done", "reused", "failed", "pending", "crashes", f"{metric} (mean ± std)",
                "test_error (mean ± std)"]
     counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}
     n_reused = sum(getattr(t, "reused", False) for t in trials)
@@ -87,8 +90,9 @@ class SummaryCallback(Callback):
         write_text(self.path, render(self.name, self.metric, self.swept, [*self.reused, *trials], endings))
         if trial is not None:
             finished = sum(endings.get(t.trial_id, t.status) in (DONE, FAILED) for t in trials)
-            inert = inert_keys(trial.config)
-            arm = " ".join(f"{k}={trial.config.get(k)}" for k in [*self.swept, "seed"] if k not in inert)
+            inert = inert_keys(config_only(trial.config))
+            arm = trial.config.get(ARM_KEY) or " ".join(f"{k}={trial.config.get(k)}" for k in self.swept if k not in inert)
+            arm += f" seed={trial.config.get('seed')}"
             result = trial.last_result
             print(f"[{finished}/{len(trials)}] {ending:10s} {trial.trial_id} {arm}: epoch {result.get('epoch', 0)}, "
                   f"{self.metric}={result.get(self.metric, float('nan')):.4f}"

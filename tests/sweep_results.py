@@ -58,13 +58,6 @@ def summary_rows(text: str) -> list[dict[str, str]]:
     return [dict(zip(split(header), split(line))) for line in rows[:table_end]]
 
 
-def running_with_checkpoint(experiment: Path, by_epoch: int = 3) -> dict[str, Any] | None:
-    """A trial (as :func:`read_trials` gives it) that has saved a checkpoint and reported no epoch past
-    ``by_epoch``: a victim whose node can be taken away while it still has epochs to run."""
-    return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] <= by_epoch
-                 and list(t["dir"].glob("checkpoint_*"))), None)
-
-
 def interval(rows: list[dict[str, Any]]) -> tuple[float, float]:
     """When the trial ran (start, end) in seconds; ``timestamp`` is whole seconds, so +-1 s."""
     last = rows[-1]

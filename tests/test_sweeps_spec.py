@@ -86,7 +86,7 @@ def test_precedence_base_file_arms_seeds_smoke_set(tmp_path):
     (["train.epochs=ten"], r"--set: train.epochs='ten' has the wrong type: allowed values are of type int"),
     (["gate.threshold"], r"--set 'gate.threshold' is invalid: expected KEY=VALUE"),
     (["seed=3"], r"use --seeds"),
-    (["gate.threshold=0.5"], r"identical configs"),  # collapses the two threshold arms
+    (["gate.selection=random"], r"identical configs"),  # collapses the none, random, topk and threshold arms
 ])
 def test_bad_set_is_named(sets, message):
     with pytest.raises(SpecError, match=message):
@@ -104,7 +104,7 @@ def test_bad_yaml_is_named(tmp_path, monkeypatch):
     with pytest.raises(SpecError, match=r"unknown field 'seedz': allowed fields are .*seeds"):
         build("typo", SweepArgs())
     (tmp_path / "badarm.yaml").write_text("arms:\n  - {gate.selection: topk}\n  - {curriculum.shape: zigzag}\n")
-    with pytest.raises(SpecError, match=r"badarm.yaml arms\[1\].*curriculum.shape='zigzag' is invalid: allowed values "
+    with pytest.raises(SpecError, match=r"badarm.yaml arms.shape=zigzag: curriculum.shape='zigzag' is invalid: allowed values "
                                         r"are linear, cosine, step, exp, constant"):
         build("badarm", SweepArgs())
     (tmp_path / "badspace.yaml").write_text("search: {type: optuna, num_samples: 4}\n"
@@ -172,7 +172,9 @@ def _declared(name: str, smoke: bool) -> set[str]:
     """The keys the spec itself says it sweeps: every key of its arms and its grid."""
     raw = spec_mod.load_yaml(spec_mod.spec_path(name))
     part = {**raw, **(raw.get("smoke") or {})} if smoke else raw
-    return {k for arm in part.get("arms") or [] for k in arm} | set(part.get("grid") or {})
+    arms = part.get("arms") or {}
+    return {k for arm in (arms.values() if isinstance(arms, dict) else arms) for k in arm if k != "resources"} | set(
+        part.get("grid") or {})
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -207,12 +209,12 @@ def test_arms_carry_their_own_resources_and_the_flags_override_them():
 
 
 @pytest.mark.parametrize("resources, message", [
-    ({"cpu": 0}, r"arms\[1\].*: resources: cpu=0 is invalid: allowed values are numbers > 0"),
-    ({"gpu": 1.5}, r"arms\[1\].*: resources: gpu=1.5 is invalid: allowed values are 0, a fraction of one GPU"),
-    ({"gpus": 1}, r"arms\[1\].*: resources: unknown field 'gpus': allowed fields are cpu, gpu"),
+    ({"cpu": 0}, r"arms.fast: resources: cpu=0 is invalid: allowed values are numbers > 0"),
+    ({"gpu": 1.5}, r"arms.fast: resources: gpu=1.5 is invalid: allowed values are 0, a fraction of one GPU"),
+    ({"gpus": 1}, r"arms.fast: resources: unknown field 'gpus': allowed fields are cpu, gpu"),
 ])
 def test_bad_arm_resources_are_named(tmp_path, resources, message):
-    spec = write_spec(tmp_path / "res.yaml", arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3, "resources": resources}])
+    spec = write_spec(tmp_path / "res.yaml", arms={"slow": {"train.lr": 1e-3}, "fast": {"train.lr": 2e-3, "resources": resources}})
     with pytest.raises(SpecError, match=message):
         build(str(spec), SweepArgs())
 
