@@ -277,6 +277,7 @@ def inert_keys(flat: dict[str, Any]) -> set[str]:
         ("gate.selection", pare),
         ("gate.threshold", mixes and selection in (None, "threshold")),
         ("gate.noise", ranks), ("gate.straight_through", ranks), ("gate.pairing", ranks), ("gate.tau", ranks),
+        ("gate.warm_frac", ranks), ("gate.replace_warm", ranks), ("gate.replace_after", ranks),
         ("curriculum.levels", mixes and flat.get("curriculum.shape") in (None, "step")),
         ("gate.", mixes), ("curriculum.", mixes), ("mix.", mixes),
         ("align.", aligns),

@@ -75,3 +75,8 @@ def test_inert_keys_are_those_the_run_ignores():
     assert "gate.selection" in orca and not {"align.epochs", "align.lr"} & orca
     assert "align.epochs" not in inert_keys({**flat, "align.epochs": 3})  # ORCA + PaRe
     assert inert_keys({"gate.threshold": 0.3}) == set()  # conditions on missing keys count as met
+    random = inert_keys({**flat, "gate.selection": "random"})  # random positions ignore the gate's scores
+    assert {"gate.noise", "gate.warm_frac", "gate.pairing", "gate.replace_after"} <= random
+    assert not {"curriculum.shape", "mix.weight"} & random
+    assert "curriculum.levels" in inert_keys(flat) and "curriculum.levels" not in inert_keys(
+        {**flat, "curriculum.shape": "step"})
