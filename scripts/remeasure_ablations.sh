@@ -17,9 +17,9 @@ dna=(--set task.name=dna --set task.n_train=400 "${short[@]}")
 sweeps=(
   "gate_digits sweeps/ablate_gate.py"
   "gate_dna sweeps/ablate_gate.py ${dna[*]}"
+  "gate_dna_lr5.5e-3 sweeps/ablate_gate.py ${dna[*]} --set train.lr=5.5e-3"
   "curriculum_digits sweeps/ablate_curriculum.py ${short[*]}"
   "curriculum_dna sweeps/ablate_curriculum.py ${dna[*]}"
-  "gate_dna_lr5.5e-3 sweeps/ablate_gate.py ${dna[*]} --set train.lr=5.5e-3"
 )
 for i in "${!sweeps[@]}"; do
   read -r name script args <<< "${sweeps[$i]}"
