@@ -31,7 +31,7 @@ from pare_core.tasks import load_task
 from pare_core.tasks.base import TaskData
 
 STATE_FILE = "state.pt"
-Report = Callable[[dict[str, Any], "Checkpointer"], None]
+EpochCallback = Callable[[dict[str, Any], "Checkpointer"], None]  # report(metrics, checkpointer), once per epoch
 # Independent random streams of one seed. Data order depends on the seed and epoch alone, the body's
 # dropout on the seed and step alone, so two arms with the same seed see the same batches and masks for
 # the whole run whatever their methods draw; each method draws from its own stream.
@@ -89,7 +89,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def fit(cfg: TrialConfig, report: Report | None = None, resume: str | os.PathLike | None = None) -> dict[str, Any]:
+def fit(cfg: TrialConfig, report: EpochCallback | None = None, resume: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train ``cfg`` to the end and return the last epoch's metrics (with ``test_error``).
 
     ``report(metrics, checkpointer)`` is called after every epoch; ``checkpointer.save(dir)`` writes
@@ -166,7 +166,7 @@ class Run:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
     # -- the loop ------------------------------------------------------------------------------
-    def train(self, report: Report | None) -> dict[str, Any]:
+    def train(self, report: EpochCallback | None) -> dict[str, Any]:
         cfg = self.cfg
         checkpointer = Checkpointer(self)
         metrics: dict[str, Any] = {}
