@@ -25,7 +25,7 @@ import ray
 
 from sweep_results import read_trials, wait_for, write_spec
 from sweeps import trackers
-from sweeps.cli import SweepArgs, main
+from sweeps.cli import SweepArgs, main, parse_args
 from sweeps.spec import build
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +171,15 @@ def test_a_missing_tracker_package_is_named_before_ray_starts(tmp_path, monkeypa
     assert main(spec, argv=["--storage-path", str(tmp_path / "results"), "--tracker", "mlflow"]) == 2
     assert "--tracker mlflow needs the mlflow package: pip install -e '.[mlflow]'" in capsys.readouterr().err
     assert not ray.is_initialized() and not (tmp_path / "results").exists()
+
+
+def test_trackers_are_fixed_at_launch():
+    assert parse_args("x", "", ["--tracker", "mlflow", "--tracker", "wandb", "--tracker", "mlflow"]).trackers == \
+        ["mlflow", "wandb"]
+    with pytest.raises(SystemExit):  # Tune restores the callbacks it saved at launch
+        parse_args("x", "", ["--resume", "--tracker", "mlflow"])
+    with pytest.raises(SystemExit):
+        parse_args("x", "", ["--tracker", "neptune"])
 
 
 def test_mlflow_beside_remote_results_needs_a_tracking_uri(monkeypatch):
