@@ -48,8 +48,16 @@ def trial_estimates(results: Results) -> pd.DataFrame:
         for _, trial in trials.iterrows():
             entry = by_key.get(trial.get("trial_key")) or by_group.get(tuple(trial.get(CONFIG + k) for k in GROUP))
             if entry is not None:
-                rows.append({"trial_id": trial["trial_id"], "device": entry["device"], "est_epoch_s": entry["epoch_s"],
-                             "est_trial_s": entry["trial_s"], "source": entry["source"], "launch": entry["launch"]})
+                rows.append(
+                    {
+                        "trial_id": trial["trial_id"],
+                        "device": entry["device"],
+                        "est_epoch_s": entry["epoch_s"],
+                        "est_trial_s": entry["trial_s"],
+                        "source": entry["source"],
+                        "launch": entry["launch"],
+                    }
+                )
     return pd.DataFrame(rows, columns=["trial_id", "device", "est_epoch_s", "est_trial_s", "source", "launch"])
 
 
@@ -61,25 +69,60 @@ def compare(results: Results) -> Table | None:
         return None
     trials = results.trials.merge(est, on="trial_id")
     done = trials[trials["status"] == "done"].copy()
-    epoch_cost = results.curves.assign(_s=results.curves.get("epoch_s", math.nan) + results.curves.get("val_s", math.nan))
+    epoch_cost = results.curves.assign(
+        _s=results.curves.get("epoch_s", math.nan) + results.curves.get("val_s", math.nan)
+    )
     done["actual_epoch_s"] = done["trial_id"].map(epoch_cost.groupby("trial_id")["_s"].median())
     done["actual_trial_s"] = pd.to_numeric(done.get("wall_s", pd.Series(math.nan, index=done.index)), errors="coerce")
     keys = [CONFIG + k for k in GROUP] + ["device", "source"]
-    numbers = done.groupby(keys, sort=False, dropna=False).agg(
-        trials=("trial_id", "size"), est_epoch_s=("est_epoch_s", "mean"), actual_epoch_s=("actual_epoch_s", "mean"),
-        est_trial_s=("est_trial_s", "mean"), actual_trial_s=("actual_trial_s", "mean")).reset_index()
+    numbers = (
+        done.groupby(keys, sort=False, dropna=False)
+        .agg(
+            trials=("trial_id", "size"),
+            est_epoch_s=("est_epoch_s", "mean"),
+            actual_epoch_s=("actual_epoch_s", "mean"),
+            est_trial_s=("est_trial_s", "mean"),
+            actual_trial_s=("actual_trial_s", "mean"),
+        )
+        .reset_index()
+    )
     numbers["ratio"] = numbers["actual_trial_s"] / numbers["est_trial_s"]
     divisor, unit = time_unit(float(numbers[["est_trial_s", "actual_trial_s"]].max().max() or 0.0))
-    header = ["task", "backbone", "method", "device", "trials", "s/epoch est.", "s/epoch actual",
-              f"trial est. ({unit})", f"trial actual ({unit})", "actual / est.", "estimate from"]
-    rows = [[str(r[CONFIG + "task.name"]), str(r[CONFIG + "backbone.name"]), str(r[CONFIG + "method"]), str(r["device"]),
-             str(int(r["trials"])), _num(r["est_epoch_s"]), _num(r["actual_epoch_s"]), _num(r["est_trial_s"] / divisor, 1),
-             _num(r["actual_trial_s"] / divisor, 1), _num(r["ratio"]) + ("×" if _finite(r["ratio"]) else ""), r["source"]]
-            for _, r in numbers.iterrows()]
-    notes = ["Estimated at launch (sweeps.cost): measured = a calibration probe on the machine (`--dry-run "
-             "--calibrate`), guess = the spec's gpu_s_per_epoch. Actual, over completed trials: s/epoch = median of "
-             "the reported epoch_s + val_s (train and validation, as the probe times it); trial = the final wall_s "
-             "(set-up, every epoch, test pass and baselines)."]
+    header = [
+        "task",
+        "backbone",
+        "method",
+        "device",
+        "trials",
+        "s/epoch est.",
+        "s/epoch actual",
+        f"trial est. ({unit})",
+        f"trial actual ({unit})",
+        "actual / est.",
+        "estimate from",
+    ]
+    rows = [
+        [
+            str(r[CONFIG + "task.name"]),
+            str(r[CONFIG + "backbone.name"]),
+            str(r[CONFIG + "method"]),
+            str(r["device"]),
+            str(int(r["trials"])),
+            _num(r["est_epoch_s"]),
+            _num(r["actual_epoch_s"]),
+            _num(r["est_trial_s"] / divisor, 1),
+            _num(r["actual_trial_s"] / divisor, 1),
+            _num(r["ratio"]) + ("×" if _finite(r["ratio"]) else ""),
+            r["source"],
+        ]
+        for _, r in numbers.iterrows()
+    ]
+    notes = [
+        "Estimated at launch (sweeps.cost): measured = a calibration probe on the machine (`--dry-run "
+        "--calibrate`), guess = the spec's gpu_s_per_epoch. Actual, over completed trials: s/epoch = median of "
+        "the reported epoch_s + val_s (train and validation, as the probe times it); trial = the final wall_s "
+        "(set-up, every epoch, test pass and baselines)."
+    ]
     notes += [_wall_note(results, launch, est) for launch in est["launch"].drop_duplicates()]
     return Table(header, rows, set(), notes, numbers, labels=4)
 
@@ -93,8 +136,10 @@ def _wall_note(results: Results, launch_id: str, est: pd.DataFrame) -> str:
     spans = [s for s in spans if s is not None]
     took = max(end for _, end in spans) - min(start for start, _ in spans) if spans else math.nan
     ratio = f" ({took / launch['wall_s']:.2f}× the estimate)" if _finite(launch["wall_s"]) and launch["wall_s"] else ""
-    return (f"Launch of {launch['created']} ({len(ids)} trials, {launch['slots']} at a time; {launch['slots_from']}): "
-            f"estimated wall-clock {_duration(launch['wall_s'])}, took {_duration(took)}{ratio}.")
+    return (
+        f"Launch of {launch['created']} ({len(ids)} trials, {launch['slots']} at a time; {launch['slots_from']}): "
+        f"estimated wall-clock {_duration(launch['wall_s'])}, took {_duration(took)}{ratio}."
+    )
 
 
 def _span(trial_dir: Path) -> tuple[float, float] | None:

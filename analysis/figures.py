@@ -75,28 +75,39 @@ def _build(results: Results, report: Report, control: str | None) -> None:
     _gate_learning(results, report)
     _tuning(results, report)
     _cost_estimate(results, report)
-    report.figure("Compute cost", "Trial time and epochs per arm (per trial for a tuning sweep), by how trials "
-                  "ended; hatched: epochs the scheduler saved by stopping trials early.",
-                  lambda: plots.cost(_cost_frame(results), out, by=_cost_group(results)))
+    report.figure(
+        "Compute cost",
+        "Trial time and epochs per arm (per trial for a tuning sweep), by how trials "
+        "ended; hatched: epochs the scheduler saved by stopping trials early.",
+        lambda: plots.cost(_cost_frame(results), out, by=_cost_group(results)),
+    )
 
 
 # -- tables -----------------------------------------------------------------------------------------
+
 
 def _tables(results: Results, report: Report, control: str | None) -> None:
     trials, keys = results.trials, results.arm_keys
     if results.search == "search":
         table = tables.trials_table(trials, keys, results.metric, results.mode)
         _write_table(report, "Trials (best first)", "trials_table", table)
-        report.skip("arm table", "a tuning sweep samples a config per trial: there are no arms with seeds to "
-                                 "average (the trials table lists them instead)")
+        report.skip(
+            "arm table",
+            "a tuning sweep samples a config per trial: there are no arms with seeds to "
+            "average (the trials table lists them instead)",
+        )
         return
     chosen = parse_control(control, trials, keys) if control else None
     arm_table = tables.arm_table(trials, keys, chosen)
     _write_table(report, "Arms", "table", arm_table)
     report.notes += underpowered_notes(arm_table.numbers)
     if "method" in keys and "task.name" in keys:
-        _write_table(report, "Main table (methods x tasks, test error)", "main_table",
-                     tables.main_table(trials, keys, "task.name"))
+        _write_table(
+            report,
+            "Main table (methods x tasks, test error)",
+            "main_table",
+            tables.main_table(trials, keys, "task.name"),
+        )
     else:
         report.skip("main table (methods x tasks)", "needs both `method` and `task.name` among the swept keys")
 
@@ -110,19 +121,28 @@ def underpowered_notes(numbers: pd.DataFrame) -> list[str]:
     if short.empty:
         return []
     compared = int(numbers["vs_control_seeds_needed"].notna().sum())
-    items = [f"`{r['arm']}` (d_z = {r['vs_control_d_z']:.2f} over {int(r['vs_control_n_pairs'])} seeds) needs "
-             f"{tables.seeds_cell(r['vs_control_seeds_needed'])}" for _, r in short.iterrows()]
-    return [f"**Under-powered**: {len(short)} of {compared} comparisons with the control have fewer seeds than "
-            f"their observed effect needs to be detected with {POWER:.0%} power (paired t-test, α = {ALPHA:g}): "
-            + "; ".join(items) + ". Add seeds (`--seeds`) before reading these differences, or their absence, "
-            "as real."]
+    items = [
+        f"`{r['arm']}` (d_z = {r['vs_control_d_z']:.2f} over {int(r['vs_control_n_pairs'])} seeds) needs "
+        f"{tables.seeds_cell(r['vs_control_seeds_needed'])}"
+        for _, r in short.iterrows()
+    ]
+    return [
+        f"**Under-powered**: {len(short)} of {compared} comparisons with the control have fewer seeds than "
+        f"their observed effect needs to be detected with {POWER:.0%} power (paired t-test, α = {ALPHA:g}): "
+        + "; ".join(items)
+        + ". Add seeds (`--seeds`) before reading these differences, or their absence, "
+        "as real."
+    ]
 
 
 def _cost_estimate(results: Results, report: Report) -> None:
     table = estimate.compare(results)
     if table is None:
-        report.skip("cost estimate vs actual", f"no {estimate.ESTIMATE_FILE} beside the trials: launches record "
-                                               "their estimate there (sweeps.cost) since the estimate is measured")
+        report.skip(
+            "cost estimate vs actual",
+            f"no {estimate.ESTIMATE_FILE} beside the trials: launches record "
+            "their estimate there (sweeps.cost) since the estimate is measured",
+        )
         return
     _write_table(report, "Cost: estimated vs actual", "cost_estimate", table)
 
@@ -139,39 +159,51 @@ def _write_table(report: Report, title: str, stem: str, table: tables.Table) -> 
 
 # -- figures ----------------------------------------------------------------------------------------
 
+
 def _curves(results: Results, report: Report) -> None:
     metric = results.metric
     if metric not in results.curves or results.curves[metric].notna().sum() == 0:
         report.skip("learning curves", f"no per-epoch `{metric}` was reported")
         return
     search = results.search == "search"
-    caption = ("Every trial's validation error per epoch; trials that end early were stopped by the scheduler."
-               if search else "Mean validation error per epoch over each arm's seeds, with a 95% t-CI band; "
-                              "failed trials are left out.")
-    report.figure("Learning curves", caption, lambda: plots.learning_curves(
-        results.curves, results.trials, report.out, metric, per_trial=search))
+    caption = (
+        "Every trial's validation error per epoch; trials that end early were stopped by the scheduler."
+        if search
+        else "Mean validation error per epoch over each arm's seeds, with a 95% t-CI band; failed trials are left out."
+    )
+    report.figure(
+        "Learning curves",
+        caption,
+        lambda: plots.learning_curves(results.curves, results.trials, report.out, metric, per_trial=search),
+    )
 
 
 def _ablations(results: Results, report: Report) -> None:
     if results.search == "search":
-        report.skip("ablation charts", "a tuning sweep samples values instead of fixing arms (see the parallel "
-                                       "coordinates figure)")
+        report.skip(
+            "ablation charts",
+            "a tuning sweep samples values instead of fixing arms (see the parallel coordinates figure)",
+        )
         return
     if not results.arm_keys:
         report.skip("ablation charts", "no config key varies between trials (one arm)")
         return
     stats = arm_stats(results.trials, results.arm_keys)
     for key in results.arm_keys:
-        report.figure(f"Ablation: {key}", f"Validation and test error per value of `{key}`: mean and 95% CI "
-                                          "over seeds, single seeds as dots.",
-                      lambda key=key: plots.ablation(stats, results.trials, key, results.arm_keys, report.out))
+        report.figure(
+            f"Ablation: {key}",
+            f"Validation and test error per value of `{key}`: mean and 95% CI over seeds, single seeds as dots.",
+            lambda key=key: plots.ablation(stats, results.trials, key, results.arm_keys, report.out),
+        )
 
 
 def _curriculum(results: Results, report: Report) -> None:
     schedule_keys = [k for k in results.arm_keys if k.startswith("curriculum.")]
     if results.search == "search":
-        report.skip("curriculum figure", "a tuning sweep has no schedule arms (searched `curriculum.*` keys are in "
-                                         "the parallel coordinates figure)")
+        report.skip(
+            "curriculum figure",
+            "a tuning sweep has no schedule arms (searched `curriculum.*` keys are in the parallel coordinates figure)",
+        )
         return
     if not schedule_keys:
         report.skip("curriculum figure", "no `curriculum.*` key is swept as an arm")
@@ -180,9 +212,12 @@ def _curriculum(results: Results, report: Report) -> None:
         report.skip("curriculum figure", "the trials did not report `ratio` per epoch")
         return
     stats = arm_stats(results.trials, results.arm_keys)
-    report.figure("Curriculum", "Replaced-token ratio per epoch for each schedule (as reported by the trials), "
-                                "beside each arm's final test error (mean, 95% CI).",
-                  lambda: plots.curriculum(results.curves, results.trials, stats, schedule_keys, report.out))
+    report.figure(
+        "Curriculum",
+        "Replaced-token ratio per epoch for each schedule (as reported by the trials), "
+        "beside each arm's final test error (mean, 95% CI).",
+        lambda: plots.curriculum(results.curves, results.trials, stats, schedule_keys, report.out),
+    )
 
 
 def _gate(results: Results, report: Report) -> None:
@@ -193,8 +228,9 @@ def _gate(results: Results, report: Report) -> None:
         report.skip("gate figure", "no PaRe trial (config `method=pare`) in this sweep")
         return
     selection = trials.get(CONFIG + "gate.selection", pd.Series("topk", index=trials.index))
-    candidates = trials[(trials[CONFIG + "method"] == "pare") & selection.isin(GATE_SELECTIONS)
-                        & (trials["status"] == "done")]
+    candidates = trials[
+        (trials[CONFIG + "method"] == "pare") & selection.isin(GATE_SELECTIONS) & (trials["status"] == "done")
+    ]
     if results.search == "search" and len(candidates):
         values = candidates[results.metric].astype(float)
         candidates = candidates.loc[[values.idxmin() if results.mode == "min" else values.idxmax()]]
@@ -211,23 +247,30 @@ def _gate(results: Results, report: Report) -> None:
     arms = list(dict.fromkeys(row["arm"] for row, _ in with_checkpoint))[:MAX_GATE_FIGURES]
     for i, arm in enumerate(arms):
         row, checkpoint = next((r, c) for r, c in with_checkpoint if r["arm"] == arm)
-        config = {k[len(CONFIG):]: v for k, v in row.items() if k.startswith(CONFIG) and not _missing(v)}
+        config = {k[len(CONFIG) :]: v for k, v in row.items() if k.startswith(CONFIG) and not _missing(v)}
         try:
             gate = gate_map(checkpoint, config)
         except Exception as err:  # an optional figure: say why it is missing and build the rest
             # The same code and the same kind of checkpoint fail alike: rebuilding more models is slow.
             message = " ".join(str(err).split())
             message = message if len(message) <= 200 else message[:200] + " ..."
-            report.skip("gate figure", f"pare_core.inspect.gate_map could not rebuild the model of trial "
-                                       f"{row['trial_id']} from {checkpoint.name}: {type(err).__name__}: {message}")
+            report.skip(
+                "gate figure",
+                f"pare_core.inspect.gate_map could not rebuild the model of trial "
+                f"{row['trial_id']} from {checkpoint.name}: {type(err).__name__}: {message}",
+            )
             return
         seed = config.get("seed")
-        report.figure(f"Gate map: {arm}", f"Gate scores over the token positions of validation sample 0 and the "
-                                         f"tokens replaced at the checkpoint's epoch, trial {row['trial_id']} "
-                                         f"(seed {seed}), {checkpoint.name}. The curriculum sets how many tokens "
-                                         "are replaced (k); at its last epoch it is often 0.",
-                      lambda gate=gate, i=i, arm=arm: plots.gate_map(gate, report.out, f"gate_{i}",
-                                                                     title=f"Gate map: {arm}, seed {seed}"))
+        report.figure(
+            f"Gate map: {arm}",
+            f"Gate scores over the token positions of validation sample 0 and the "
+            f"tokens replaced at the checkpoint's epoch, trial {row['trial_id']} "
+            f"(seed {seed}), {checkpoint.name}. The curriculum sets how many tokens "
+            "are replaced (k); at its last epoch it is often 0.",
+            lambda gate=gate, i=i, arm=arm: plots.gate_map(
+                gate, report.out, f"gate_{i}", title=f"Gate map: {arm}, seed {seed}"
+            ),
+        )
 
 
 def _gate_learning(results: Results, report: Report) -> None:
@@ -239,17 +282,23 @@ def _gate_learning(results: Results, report: Report) -> None:
     if not metrics:
         return
     if results.search == "search":
-        report.skip("gate learning figure", "a tuning sweep samples a config per trial: there are no arms with "
-                                            "seeds to average")
+        report.skip(
+            "gate learning figure", "a tuning sweep samples a config per trial: there are no arms with seeds to average"
+        )
         return
-    caption = ("Per epoch, mean over each arm's seeds with a 95% t-CI band (failed trials left out): the spread of "
-               "the gate's scores over a sample's tokens (std, and range = max − min) and Kendall's τ between this "
-               "and the previous epoch's token ranking (from epoch 2), each averaged over a fixed probe set of "
-               "samples. A learned gate spreads its scores and keeps its ranking (τ near 1); a gate that learned "
-               "nothing stays flat and reshuffles.")
+    caption = (
+        "Per epoch, mean over each arm's seeds with a 95% t-CI band (failed trials left out): the spread of "
+        "the gate's scores over a sample's tokens (std, and range = max − min) and Kendall's τ between this "
+        "and the previous epoch's token ranking (from epoch 2), each averaged over a fixed probe set of "
+        "samples. A learned gate spreads its scores and keeps its ranking (τ near 1); a gate that learned "
+        "nothing stays flat and reshuffles."
+    )
     notes = flat_gate_notes(curves, results.trials)
-    report.figure("Gate learning", " ".join([caption, *notes]),
-                  lambda: plots.gate_learning(curves, results.trials, report.out, metrics))
+    report.figure(
+        "Gate learning",
+        " ".join([caption, *notes]),
+        lambda: plots.gate_learning(curves, results.trials, report.out, metrics),
+    )
 
 
 def flat_gate_notes(curves: pd.DataFrame, trials: pd.DataFrame, threshold: float = FLAT_RANGE) -> list[str]:
@@ -258,9 +307,12 @@ def flat_gate_notes(curves: pd.DataFrame, trials: pd.DataFrame, threshold: float
     if "gate_score_range" not in curves:
         return []
     last = curve_stats(curves, trials, "gate_score_range").groupby("arm", sort=False).tail(1)
-    return [f"For `{r['arm']}` the gate's scores are nearly flat: the mean gate_score_range at its last epoch "
-            f"({int(r['epoch'])}) is {r['mean']:.3g} over {int(r['n'])} seed{'s' if r['n'] != 1 else ''}, "
-            f"below {threshold:g}." for _, r in last[last["mean"] < threshold].iterrows()]
+    return [
+        f"For `{r['arm']}` the gate's scores are nearly flat: the mean gate_score_range at its last epoch "
+        f"({int(r['epoch'])}) is {r['mean']:.3g} over {int(r['n'])} seed{'s' if r['n'] != 1 else ''}, "
+        f"below {threshold:g}."
+        for _, r in last[last["mean"] < threshold].iterrows()
+    ]
 
 
 def _tuning(results: Results, report: Report) -> None:
@@ -269,49 +321,85 @@ def _tuning(results: Results, report: Report) -> None:
         return
     params, metric = results.arm_keys, results.metric
     done = results.trials[results.trials["status"] == "done"]
-    report.figure("Optimisation history", f"Each trial's last `{metric}` in creation order (stopped trials ran "
-                                          "fewer epochs) and the best completed trial so far.",
-                  lambda: plots.optimisation_history(results.trials, metric, report.out, results.mode))
+    report.figure(
+        "Optimisation history",
+        f"Each trial's last `{metric}` in creation order (stopped trials ran "
+        "fewer epochs) and the best completed trial so far.",
+        lambda: plots.optimisation_history(results.trials, metric, report.out, results.mode),
+    )
     if len(done) < 2 or not params:
-        report.skip("parallel coordinates and importance", f"{len(done)} completed trials and {len(params)} "
-                                                           "searched keys: needs 2 or more of each")
+        report.skip(
+            "parallel coordinates and importance",
+            f"{len(done)} completed trials and {len(params)} searched keys: needs 2 or more of each",
+        )
         return
     study = tuning.build_study(results.trials, params, metric, results.mode, results.curves)
     log_params = tuning.log_scaled(study.trials[0].distributions)
-    report.figure("Parallel coordinates", "Searched values and the final metric of every completed trial.",
-                  lambda: plots.parallel_coordinates(results.trials, params, metric, report.out, log_params))
+    report.figure(
+        "Parallel coordinates",
+        "Searched values and the final metric of every completed trial.",
+        lambda: plots.parallel_coordinates(results.trials, params, metric, report.out, log_params),
+    )
     try:
         importances = tuning.importances(study)
     except (RuntimeError, ValueError) as err:
         report.skip("parameter importance", f"optuna could not compute it: {err}")
         return
-    report.figure("Parameter importance", "fANOVA importance (optuna.importance) over completed trials; "
-                                          "scheduler-stopped trials are left out (shorter budget).",
-                  lambda: plots.param_importance(importances, len(done), report.out))
+    report.figure(
+        "Parameter importance",
+        "fANOVA importance (optuna.importance) over completed trials; "
+        "scheduler-stopped trials are left out (shorter budget).",
+        lambda: plots.param_importance(importances, len(done), report.out),
+    )
 
 
 # -- index.md ---------------------------------------------------------------------------------------
+
 
 def write_index(results: Results, report: Report) -> Path:
     """index.md: the sweep in one paragraph, every table inline, every figure embedded, what was skipped."""
     trials = results.trials
     counts = trials["status"].value_counts()
     loud = provenance.warning(trials)
-    lines = [f"# Results: {results.path.name}", ""] + ([f"**{loud}**", ""] if loud else []) + [
-             f"Source: {', '.join(f'`{p}`' for p in results.paths)}. {len(trials)} trials: "
-             + ", ".join(f"{counts.get(s, 0)} {plots.STATUS_NAMES[s]}" for s in ("done", "stopped", "error", "running"))
-             + f". Swept keys: {', '.join(f'`{k}`' for k in results.arm_keys) or 'none'}. "
-             f"Metric: `{results.metric}` ({results.mode}). Kind: {'tuning (searcher)' if results.search == 'search' else 'grid'}.",
-             "", *[line for note in report.notes for line in (note, "")],
-             "Tidy data: [trials.csv](trials.csv) (one row per trial), [curves.csv](curves.csv) (one row per epoch).", ""]
+    lines = (
+        [f"# Results: {results.path.name}", ""]
+        + ([f"**{loud}**", ""] if loud else [])
+        + [
+            f"Source: {', '.join(f'`{p}`' for p in results.paths)}. {len(trials)} trials: "
+            + ", ".join(f"{counts.get(s, 0)} {plots.STATUS_NAMES[s]}" for s in ("done", "stopped", "error", "running"))
+            + f". Swept keys: {', '.join(f'`{k}`' for k in results.arm_keys) or 'none'}. "
+            f"Metric: `{results.metric}` ({results.mode}). Kind: {'tuning (searcher)' if results.search == 'search' else 'grid'}.",
+            "",
+            *[line for note in report.notes for line in (note, "")],
+            "Tidy data: [trials.csv](trials.csv) (one row per trial), [curves.csv](curves.csv) (one row per epoch).",
+            "",
+        ]
+    )
     for title, markdown, files in report.tables:
         lines += [f"## {title}", "", markdown, "Files: " + ", ".join(f"[{p.name}]({p.name})" for p in files), ""]
     failed = trials[trials["status"] == "error"]
     if len(failed):
-        lines += ["## Failed trials", "", tables.to_markdown(tables.Table(
-            ["trial", "arm", "seed", "epochs", "retries", "error"],
-            [[str(r["trial_id"]), str(r["arm"]), str(r.get(CONFIG + "seed", "")), str(r["epochs"]), str(r["retries"]),
-              str(r["error_message"]).replace("|", "\\|")] for _, r in failed.iterrows()])), ""]
+        lines += [
+            "## Failed trials",
+            "",
+            tables.to_markdown(
+                tables.Table(
+                    ["trial", "arm", "seed", "epochs", "retries", "error"],
+                    [
+                        [
+                            str(r["trial_id"]),
+                            str(r["arm"]),
+                            str(r.get(CONFIG + "seed", "")),
+                            str(r["epochs"]),
+                            str(r["retries"]),
+                            str(r["error_message"]).replace("|", "\\|"),
+                        ]
+                        for _, r in failed.iterrows()
+                    ],
+                )
+            ),
+            "",
+        ]
     lines += ["## Figures", ""]
     for title, caption, files in report.figures:
         png = next(p for p in files if p.suffix == ".png")
@@ -327,6 +415,7 @@ def write_index(results: Results, report: Report) -> Path:
 
 # -- helpers ----------------------------------------------------------------------------------------
 
+
 def _cost_group(results: Results) -> str:
     return "trial" if results.search == "search" else "arm"
 
@@ -337,7 +426,9 @@ def _cost_frame(results: Results) -> pd.DataFrame:
     if results.search != "search":
         return trials
     trials = trials.sort_values("trial_number", kind="stable")
-    labels = [f"#{int(n)} ({t})" if not _missing(n) else str(t) for n, t in zip(trials["trial_number"], trials["trial_id"])]
+    labels = [
+        f"#{int(n)} ({t})" if not _missing(n) else str(t) for n, t in zip(trials["trial_number"], trials["trial_id"])
+    ]
     return trials.assign(trial=labels)
 
 
@@ -364,8 +455,12 @@ def _missing(value: Any) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0])
-    parser.add_argument("results_dir", nargs="+", help="a Ray Tune experiment folder, e.g. results/ablate_gate; "
-                        "several are read as one sweep (e.g. an earlier launch and its extension)")
+    parser.add_argument(
+        "results_dir",
+        nargs="+",
+        help="a Ray Tune experiment folder, e.g. results/ablate_gate; "
+        "several are read as one sweep (e.g. an earlier launch and its extension)",
+    )
     parser.add_argument("--out", required=True, help="folder for tables, figures and index.md")
     parser.add_argument("--control", help=CONTROL_HELP)
     args = parser.parse_args(argv)

@@ -36,9 +36,23 @@ RUN_ONLY_PREFIXES = ("runtime.",)
 RUN_ONLY_KEYS = ("train.eval_batch_size",)
 SEED = "seed"
 # Bookkeeping Tune adds to every row; not metrics.
-TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "trial_id", "date", "pid",
-             "hostname", "node_ip", "node_id", "config", "time_since_restore", "iterations_since_restore",
-             "experiment_tag", "time_this_iter_s"}
+TUNE_KEYS = {
+    "timestamp",
+    "checkpoint_dir_name",
+    "should_checkpoint",
+    "done",
+    "trial_id",
+    "date",
+    "pid",
+    "hostname",
+    "node_ip",
+    "node_id",
+    "config",
+    "time_since_restore",
+    "iterations_since_restore",
+    "experiment_tag",
+    "time_this_iter_s",
+}
 _TUNE_STATUS = {"ERROR": "error", "RUNNING": "running", "PENDING": "running", "PAUSED": "running"}
 
 
@@ -69,11 +83,14 @@ def load(*paths: str | Path) -> Results:
         raise ValueError("no results folder given")
     parts = [_load_one(storage.download(str(p)) if "://" in str(p) else Path(p)) for p in paths]
     if len({(p.metric, p.mode) for p in parts}) > 1:
-        raise ValueError("the folders optimise different metrics: " + ", ".join(
-            f"{p.path} ({p.metric}, {p.mode})" for p in parts))
+        raise ValueError(
+            "the folders optimise different metrics: " + ", ".join(f"{p.path} ({p.metric}, {p.mode})" for p in parts)
+        )
     if len({p.search for p in parts}) > 1:
-        raise ValueError("a tuning sweep and an ablation cannot be read as one sweep: " + ", ".join(
-            f"{p.path} ({p.search})" for p in parts))
+        raise ValueError(
+            "a tuning sweep and an ablation cannot be read as one sweep: "
+            + ", ".join(f"{p.path} ({p.search})" for p in parts)
+        )
     trials = pd.concat([p.trials for p in parts], ignore_index=True)
     trials["reused"] = trials.groupby("trial_path")["reused"].transform("any")
     trials = trials.drop_duplicates("trial_path").drop(columns="arm")
@@ -83,11 +100,20 @@ def load(*paths: str | Path) -> Results:
     trials, arm_keys = label_arms(trials, declared)
     order = {tid: i for i, tid in enumerate(trials["trial_id"])}
     if len(curves):
-        curves = curves.sort_values(["trial_id", "epoch"], key=lambda s: s.map(order) if s.name == "trial_id"
-                                    else s).reset_index(drop=True)
+        curves = curves.sort_values(
+            ["trial_id", "epoch"], key=lambda s: s.map(order) if s.name == "trial_id" else s
+        ).reset_index(drop=True)
     first = parts[0]
-    return Results(first.path, trials.reset_index(drop=True), curves, arm_keys, first.metric, first.mode,
-                   first.search, [p.path for p in parts])
+    return Results(
+        first.path,
+        trials.reset_index(drop=True),
+        curves,
+        arm_keys,
+        first.metric,
+        first.mode,
+        first.search,
+        [p.path for p in parts],
+    )
 
 
 @dataclass
@@ -116,8 +142,10 @@ def _load_one(path: Path) -> _Folder:
         if not state.get("relative_logdir"):
             names.append(trial_id)  # never started: no folder yet
     if not names:
-        raise FileNotFoundError(f"{path}: no trials found (expected a Ray Tune experiment folder with one "
-                                "subfolder per trial holding params.json)")
+        raise FileNotFoundError(
+            f"{path}: no trials found (expected a Ray Tune experiment folder with one "
+            "subfolder per trial holding params.json)"
+        )
     by_dir = {s.get("relative_logdir") or tid: s for tid, s in states.items()}
     reused = {str(Path(p)) for p in sweep.get("reused", []) if "://" not in p}
     targets = [(path / name, by_dir.get(name)) for name in names]
@@ -131,8 +159,11 @@ def _load_one(path: Path) -> _Folder:
     trials = pd.DataFrame(rows)
     trials["status"] = [_status(r, trials) for r in rows]
     trials, _ = label_arms(trials, sweep.get("swept"))
-    curve_frame = pd.concat([c for c in curves if len(c)], ignore_index=True) if any(len(c) for c in curves) \
+    curve_frame = (
+        pd.concat([c for c in curves if len(c)], ignore_index=True)
+        if any(len(c) for c in curves)
         else pd.DataFrame(columns=["trial_id", "epoch", "trial_path"])
+    )
     return _Folder(path, trials, curve_frame, metric, mode, _search_kind(path, sweep), sweep.get("swept"))
 
 
@@ -152,8 +183,10 @@ def label_arms(trials: pd.DataFrame, swept: list[str] | None = None) -> tuple[pd
     arms_per_label: dict[str, set[str]] = {}
     for label, row in zip(labels, rows):
         arms_per_label.setdefault(label, set()).add(repr([row[c] for c in arm_columns(arm_keys)]))
-    labels = [label if len(arms_per_label[label]) == 1 else arm_label(row, arm_keys, hide_inert=False)
-              for label, row in zip(labels, rows)]
+    labels = [
+        label if len(arms_per_label[label]) == 1 else arm_label(row, arm_keys, hide_inert=False)
+        for label, row in zip(labels, rows)
+    ]
     trials = trials.drop(columns="arm", errors="ignore")
     trials.insert(1 if "trial_id" in trials else 0, "arm", labels)
     return trials, arm_keys
@@ -174,7 +207,7 @@ def arm_label(row: pd.Series | dict[str, Any], arm_keys: list[str], hide_inert: 
 def inert_arm_keys(row: pd.Series | dict[str, Any]) -> set[str]:
     """The config keys (without ``config/``) that have no effect on this trial's run
     (:func:`pare_core.config.inert_keys` on its ``config/`` values)."""
-    return inert_keys({k[len(CONFIG):]: v for k, v in row.items() if isinstance(k, str) and k.startswith(CONFIG)})
+    return inert_keys({k[len(CONFIG) :]: v for k, v in row.items() if isinstance(k, str) and k.startswith(CONFIG)})
 
 
 def arm_columns(arm_keys: list[str]) -> list[str]:
@@ -184,24 +217,35 @@ def arm_columns(arm_keys: list[str]) -> list[str]:
 
 # -- one trial ------------------------------------------------------------------------------------
 
-def _read_trial(trial_dir: Path, state: dict[str, Any] | None, metric: str, mode: str
-                ) -> tuple[dict[str, Any], pd.DataFrame]:
+
+def _read_trial(
+    trial_dir: Path, state: dict[str, Any] | None, metric: str, mode: str
+) -> tuple[dict[str, Any], pd.DataFrame]:
     state = state or {}
     config = dict(_read_json(trial_dir / "params.json") or state.get("config") or {})
-    identity = {TRIAL_KEY: config.pop(TRIAL_KEY, None), CODE_KEY: config.pop(CODE_KEY, None),
-                "arm_name": config.pop(ARM_KEY, None)}
+    identity = {
+        TRIAL_KEY: config.pop(TRIAL_KEY, None),
+        CODE_KEY: config.pop(CODE_KEY, None),
+        "arm_name": config.pop(ARM_KEY, None),
+    }
     rows = _read_rows(trial_dir)
     trial_id = str(state.get("trial_id") or (rows[-1].get("trial_id") if rows else None) or trial_dir.name)
     curve = _curve(rows, trial_id)
     last = curve.iloc[-1].to_dict() if len(curve) else {}
-    row: dict[str, Any] = {"trial_id": trial_id, "trial_number": state.get("number"), "trial_dir": trial_dir.name,
-                           "trial_path": str(trial_dir), "experiment": trial_dir.parent.name, **identity,
-                           "tune_status": state.get("status"),
-                           "retries": int(state.get("num_failures", _count_failures(trial_dir))),
-                           "error_file": (trial_dir / "error.txt").exists(),
-                           "epochs": int(last.get("epoch", 0) or 0),
-                           "planned_epochs": config.get("train.epochs"),
-                           "time_s": float(last.get("time_total_s", 0.0) or 0.0)}
+    row: dict[str, Any] = {
+        "trial_id": trial_id,
+        "trial_number": state.get("number"),
+        "trial_dir": trial_dir.name,
+        "trial_path": str(trial_dir),
+        "experiment": trial_dir.parent.name,
+        **identity,
+        "tune_status": state.get("status"),
+        "retries": int(state.get("num_failures", _count_failures(trial_dir))),
+        "error_file": (trial_dir / "error.txt").exists(),
+        "epochs": int(last.get("epoch", 0) or 0),
+        "planned_epochs": config.get("train.epochs"),
+        "time_s": float(last.get("time_total_s", 0.0) or 0.0),
+    }
     row.update({CONFIG + k: v for k, v in config.items()})
     row.update({k: v for k, v in last.items() if k not in ("trial_id", "epoch", "checkpoint")})
     values = curve[metric].astype(float).dropna() if metric in curve else pd.Series(dtype=float)
@@ -225,9 +269,13 @@ def _read_rows(trial_dir: Path) -> list[dict[str, Any]]:
 def _curve(rows: list[dict[str, Any]], trial_id: str) -> pd.DataFrame:
     """Numeric metrics per epoch, and ``checkpoint`` (the folder saved with that epoch's report, if
     any). A retried trial re-reports the epochs after its last checkpoint: the later report wins."""
-    records = [{**{k: v for k, v in r.items() if k not in TUNE_KEYS and _is_number(v)},
-                "checkpoint": r.get("checkpoint_dir_name") if isinstance(r.get("checkpoint_dir_name"), str) else None}
-               for r in rows]
+    records = [
+        {
+            **{k: v for k, v in r.items() if k not in TUNE_KEYS and _is_number(v)},
+            "checkpoint": r.get("checkpoint_dir_name") if isinstance(r.get("checkpoint_dir_name"), str) else None,
+        }
+        for r in rows
+    ]
     if not records:
         return pd.DataFrame(columns=["trial_id", "epoch"])
     frame = pd.DataFrame(records)
@@ -268,6 +316,7 @@ def _error_message(trial_dir: Path) -> str:
 
 # -- the experiment -------------------------------------------------------------------------------
 
+
 def _trial_states(path: Path) -> dict[str, dict[str, Any]]:
     """trial_id -> {status, relative_logdir, config, num_failures, number} from the newest experiment state."""
     files = sorted(path.glob("experiment_state-*.json"))
@@ -275,11 +324,14 @@ def _trial_states(path: Path) -> dict[str, dict[str, Any]]:
     states = {}
     for trial_json, metadata_json in (data or {}).get("trial_data", []):
         trial, metadata = json.loads(trial_json), json.loads(metadata_json)
-        states[trial["trial_id"]] = {"trial_id": trial["trial_id"], "status": trial.get("status"),
-                                     "relative_logdir": trial.get("relative_logdir"),
-                                     "config": trial.get("config"),
-                                     "num_failures": metadata.get("num_failures", 0),
-                                     "number": _tag_number(trial.get("experiment_tag"))}
+        states[trial["trial_id"]] = {
+            "trial_id": trial["trial_id"],
+            "status": trial.get("status"),
+            "relative_logdir": trial.get("relative_logdir"),
+            "config": trial.get("config"),
+            "num_failures": metadata.get("num_failures", 0),
+            "number": _tag_number(trial.get("experiment_tag")),
+        }
     return states
 
 
@@ -296,7 +348,7 @@ def _arm_keys(trials: pd.DataFrame, swept: list[str] | None) -> list[str]:
     for column in trials.columns:
         if not column.startswith(CONFIG):
             continue
-        key = column[len(CONFIG):]
+        key = column[len(CONFIG) :]
         if key == SEED or key in RUN_ONLY_KEYS or key.startswith(RUN_ONLY_PREFIXES):
             continue
         if trials[column].map(repr).nunique() > 1:
@@ -307,8 +359,10 @@ def _arm_keys(trials: pd.DataFrame, swept: list[str] | None) -> list[str]:
 
 def _sorted(trials: pd.DataFrame, arm_keys: list[str]) -> pd.DataFrame:
     columns = [c for c in arm_columns(arm_keys) + [CONFIG + SEED] if c in trials]
-    keys = [tuple(_sort_key(v) for v in values) + (tid,)
-            for values, tid in zip(trials[columns].itertuples(index=False), trials.get("trial_id", trials.index))]
+    keys = [
+        tuple(_sort_key(v) for v in values) + (tid,)
+        for values, tid in zip(trials[columns].itertuples(index=False), trials.get("trial_id", trials.index))
+    ]
     return trials.iloc[sorted(range(len(trials)), key=keys.__getitem__)]
 
 

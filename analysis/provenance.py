@@ -21,7 +21,9 @@ from sweeps.identity import CODE_KEY
 def config_hash(trials: pd.DataFrame) -> str:
     """One short, order-free hash of the trials' configs: equal hashes mean the same set of runs."""
     columns = sorted(c for c in trials.columns if c.startswith(CONFIG))
-    lines = sorted(json.dumps({c: trials.at[i, c] for c in columns}, sort_keys=True, default=repr) for i in trials.index)
+    lines = sorted(
+        json.dumps({c: trials.at[i, c] for c in columns}, sort_keys=True, default=repr) for i in trials.index
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
 
 
@@ -38,8 +40,10 @@ def warning(trials: pd.DataFrame) -> str | None:
     versions = code_versions(trials)
     if len(versions) <= 1:
         return None
-    return (f"WARNING: these {len(trials)} trials ran {len(versions)} different code versions "
-            f"({', '.join(versions)}): differences between arms may come from the code, not from the swept keys.")
+    return (
+        f"WARNING: these {len(trials)} trials ran {len(versions)} different code versions "
+        f"({', '.join(versions)}): differences between arms may come from the code, not from the swept keys."
+    )
 
 
 def footer(trials: pd.DataFrame) -> str:
@@ -47,6 +51,6 @@ def footer(trials: pd.DataFrame) -> str:
     reused = int(trials["reused"].sum()) if "reused" in trials else 0
     versions = code_versions(trials)
     code = ", ".join(versions) if versions else "not recorded"
-    text = (f"Provenance: {len(trials)} trials ({reused} reused); code {code}; configs {config_hash(trials)}.")
+    text = f"Provenance: {len(trials)} trials ({reused} reused); code {code}; configs {config_hash(trials)}."
     loud = warning(trials)
     return f"{text} {loud}" if loud else text

@@ -33,10 +33,17 @@ METRICS = ("val_error", "test_error")
 WILCOXON_MIN_PAIRS = 6  # with 5 or fewer pairs the exact two-sided signed-rank p is never below 0.05
 POWER, ALPHA = 0.8, 0.05  # the conventional design targets for "how many seeds does this effect need"
 # The no-treatment values of the platform's sweeps, by priority: the control arm matches as many as it can.
-CONTROL_PREFERENCE = (("method", "finetune"), ("aux", "none"), ("gate.selection", "none"),
-                      ("curriculum.shape", "constant"))
-CONTROL_HELP = ("control arm as key=value[,key=value] (default: the arm that best matches "
-                + ", ".join(f"{k}={v}" for k, v in CONTROL_PREFERENCE) + ", in that order of priority; else the first arm)")
+CONTROL_PREFERENCE = (
+    ("method", "finetune"),
+    ("aux", "none"),
+    ("gate.selection", "none"),
+    ("curriculum.shape", "constant"),
+)
+CONTROL_HELP = (
+    "control arm as key=value[,key=value] (default: the arm that best matches "
+    + ", ".join(f"{k}={v}" for k, v in CONTROL_PREFERENCE)
+    + ", in that order of priority; else the first arm)"
+)
 # Keys that split a sweep into separate experiments: arms are compared with the control of their own stratum.
 STRATA = ("task.name",)
 
@@ -59,22 +66,29 @@ def curve_stats(curves: pd.DataFrame, trials: pd.DataFrame, metric: str, confide
     previous epoch) have no row, so a line drawn from the rows has no spurious points."""
     kept = trials[trials["status"] != "error"]
     data = curves.merge(kept[["trial_id", "arm"]], on="trial_id")
-    rows = [{"arm": arm, "epoch": epoch, **summarize(values, confidence)}
-            for arm in dict.fromkeys(kept["arm"])
-            for epoch, values in data[data["arm"] == arm].groupby("epoch")[metric]]
+    rows = [
+        {"arm": arm, "epoch": epoch, **summarize(values, confidence)}
+        for arm in dict.fromkeys(kept["arm"])
+        for epoch, values in data[data["arm"] == arm].groupby("epoch")[metric]
+    ]
     frame = pd.DataFrame(rows, columns=["arm", "epoch", "n", "mean", "std", "ci_low", "ci_high"])
     return frame[frame["n"] > 0].reset_index(drop=True)
 
 
-def arm_stats(trials: pd.DataFrame, arm_keys: list[str], metrics: tuple[str, ...] = METRICS,
-              confidence: float = 0.95) -> pd.DataFrame:
+def arm_stats(
+    trials: pd.DataFrame, arm_keys: list[str], metrics: tuple[str, ...] = METRICS, confidence: float = 0.95
+) -> pd.DataFrame:
     """One row per arm (in the trials' order): config values, trial counts by status, and for each
     metric ``<m>_n``, ``_mean``, ``_std``, ``_ci_low``, ``_ci_high`` over the arm's done trials."""
     rows = []
     for label, group in _arms(trials, arm_keys):
         done = group[group["status"] == "done"]
-        row: dict[str, Any] = {"arm": label, **{c: group[c].iloc[0] for c in arm_columns(arm_keys)},
-                               "n_trials": len(group), "n_done": len(done)}
+        row: dict[str, Any] = {
+            "arm": label,
+            **{c: group[c].iloc[0] for c in arm_columns(arm_keys)},
+            "n_trials": len(group),
+            "n_done": len(done),
+        }
         for status in ("error", "stopped", "running"):
             row[f"n_{'failed' if status == 'error' else status}"] = int((group["status"] == status).sum())
         row["n_reused"] = int(group["reused"].sum()) if "reused" in group else 0  # finished earlier, found by key
@@ -105,8 +119,10 @@ def parse_control(text: str, trials: pd.DataFrame, arm_keys: list[str]) -> dict[
     wanted = dict(part.split("=", 1) for part in text.split(",") if part.strip())
     unknown = [k for k in wanted if k not in arm_keys]
     if unknown:
-        raise ValueError(f"--control {text!r}: {', '.join(unknown)} is not a swept key; swept keys are "
-                         f"{', '.join(arm_keys) or 'none'}")
+        raise ValueError(
+            f"--control {text!r}: {', '.join(unknown)} is not a swept key; swept keys are "
+            f"{', '.join(arm_keys) or 'none'}"
+        )
     arms = _arms(trials, arm_keys)
     matches = [g for _, g in arms if all(_same(g[CONFIG + k].iloc[0], v) for k, v in wanted.items())]
     strata = strata_keys(arm_keys, wanted)
@@ -114,14 +130,21 @@ def parse_control(text: str, trials: pd.DataFrame, arm_keys: list[str]) -> dict[
     if not matches or (per_stratum > 1).any():
         where = f" per {', '.join(strata)}" if strata else ""
         labels = ", ".join(f"'{label}'" for label, _ in arms)
-        raise ValueError(f"--control {text!r} matches {per_stratum.max() if matches else 0} arms{where}, not 1; "
-                         f"the arms are {labels}")
+        raise ValueError(
+            f"--control {text!r} matches {per_stratum.max() if matches else 0} arms{where}, not 1; "
+            f"the arms are {labels}"
+        )
     values = _arm_values(matches[0], arm_keys)
     return {k: v for k, v in values.items() if k not in strata}
 
 
-def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any] | None = None,
-                       metric: str = "test_error", wilcoxon: bool | None = None) -> pd.DataFrame:
+def compare_to_control(
+    trials: pd.DataFrame,
+    arm_keys: list[str],
+    control: dict[str, Any] | None = None,
+    metric: str = "test_error",
+    wilcoxon: bool | None = None,
+) -> pd.DataFrame:
     """Each arm vs its control arm, paired by seed over seeds where both have a done trial.
 
     ``control`` holds config values; an arm's control is the arm with those values and the arm's own
@@ -146,8 +169,7 @@ def compare_to_control(trials: pd.DataFrame, arm_keys: list[str], control: dict[
         base = _per_seed(by_arm[control_label], metric)
         pairs = pd.concat([_per_seed(group, metric), base], axis=1, keys=["arm", "control"], join="inner").dropna()
         rows.append({"arm": label, "control": control_label, **paired_test(pairs["arm"], pairs["control"], wilcoxon)})
-    frame = pd.DataFrame(rows, columns=["arm", "control", "n_pairs", "mean_diff", "d_z", "t", "p_ttest",
-                                        "p_wilcoxon"])
+    frame = pd.DataFrame(rows, columns=["arm", "control", "n_pairs", "mean_diff", "d_z", "t", "p_ttest", "p_wilcoxon"])
     frame["p_holm"] = holm(frame["p_ttest"].to_numpy(dtype=float))
     frame["seeds_needed"] = [seeds_needed(d) for d in frame["d_z"]]
     return frame
@@ -186,8 +208,14 @@ def paired_test(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, wilcoxon: 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     diff = x - y
     n = len(diff)
-    out = {"n_pairs": n, "mean_diff": float(diff.mean()) if n else math.nan, "d_z": math.nan, "t": math.nan,
-           "p_ttest": math.nan, "p_wilcoxon": math.nan}
+    out = {
+        "n_pairs": n,
+        "mean_diff": float(diff.mean()) if n else math.nan,
+        "d_z": math.nan,
+        "t": math.nan,
+        "p_ttest": math.nan,
+        "p_wilcoxon": math.nan,
+    }
     if n < 2:
         return out
     if not np.allclose(diff, diff[0], rtol=1e-9, atol=1e-12):  # a constant difference has no spread to test

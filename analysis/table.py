@@ -19,8 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results_dir", help="a Ray Tune experiment folder, e.g. results/ablate_gate")
     parser.add_argument("--format", choices=tables.FORMATS, default="md")
     parser.add_argument("--control", help=CONTROL_HELP)
-    parser.add_argument("--main", metavar="COLUMN_KEY", help="the main-table shape: one column per value of this "
-                                                             "swept key (e.g. task.name), one row per other arm")
+    parser.add_argument(
+        "--main",
+        metavar="COLUMN_KEY",
+        help="the main-table shape: one column per value of this swept key (e.g. task.name), one row per other arm",
+    )
     parser.add_argument("--digits", type=int, default=3, help="decimals shown (default 3)")
     args = parser.parse_args(argv)
     try:

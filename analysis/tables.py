@@ -33,8 +33,18 @@ BUDGET = ("optimizer_steps", "wall_s")
 SEEDS_HEADER = f"seeds for {POWER:.0%} power"
 MAX_SEEDS_SHOWN = 10_000
 _BUDGET_HEADERS = {"optimizer_steps": "optimizer steps (mean)", "wall_s": "wall time (mean, {unit})"}
-_LATEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_ESCAPE = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 @dataclass
@@ -49,8 +59,14 @@ class Table:
     labels: int = 1  # leading label columns (left-aligned in LaTeX; the rest are numbers)
 
 
-def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any] | None = None,
-              metrics: tuple[str, ...] = METRICS, digits: int = 3, wilcoxon: bool | None = None) -> Table:
+def arm_table(
+    trials: pd.DataFrame,
+    arm_keys: list[str],
+    control: dict[str, Any] | None = None,
+    metrics: tuple[str, ...] = METRICS,
+    digits: int = 3,
+    wilcoxon: bool | None = None,
+) -> Table:
     """One row per arm; the comparison columns test ``metrics[-1]`` (test_error) against ``control``
     (default: :func:`analysis.stats.default_control`)."""
     budget = budget_metrics(trials, arm_keys)
@@ -84,33 +100,49 @@ def arm_table(trials: pd.DataFrame, arm_keys: list[str], control: dict[str, Any]
                 cells += [p_value(c["p_holm"]), seeds_cell(c["seeds_needed"])]
         rows.append(cells)
     strata = strata_keys(arm_keys)
-    groups = stats.groupby(arm_columns(strata), sort=False, dropna=False).indices.values() if strata \
-        else [range(len(stats))]
+    groups = (
+        stats.groupby(arm_columns(strata), sort=False, dropna=False).indices.values() if strata else [range(len(stats))]
+    )
     for j, metric in enumerate(metrics):
         column = len(arm_keys) + 1 + j
         for rows_of_group in groups:
             means = stats[f"{metric}_mean"].iloc[list(rows_of_group)]
             bold |= {(int(rows_of_group[i]), column) for i in _best(means)}
     best_where = f" per {', '.join(strata)}" if strata else ""
-    notes = [f"mean ± std over completed trials (seeds); bold = lowest mean{best_where}; 95% CI of the mean from the "
-             "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."]
+    notes = [
+        f"mean ± std over completed trials (seeds); bold = lowest mean{best_where}; 95% CI of the mean from the "
+        "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."
+    ]
     if any(hidden.values()):
         notes.append("— in a key column: that key has no effect on the arm (e.g. threshold under selection=topk).")
     if budget:
-        notes.append("Optimizer steps and wall time: mean over completed trials of each trial's total at its last "
-                     "epoch, including supervised pre-training stages (ORCA's alignment, MoNA's warm-up and meta "
-                     "steps): equal epochs are not equal compute.")
+        notes.append(
+            "Optimizer steps and wall time: mean over completed trials of each trial's total at its last "
+            "epoch, including supervised pre-training stages (ORCA's alignment, MoNA's warm-up and meta "
+            "steps): equal epochs are not equal compute."
+        )
     if control_labels:
         which = "Control arm" if len(control_labels) == 1 else "Control arms (each arm vs the one of its task)"
-        notes.append(f"{which}: {'; '.join(control_labels)}. Δ = arm − control on {tested}, paired by seed "
-                     f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "
-                     f"Holm-adjusted over {len(compared)} comparison{'s' if len(compared) != 1 else ''}.")
-        notes.append(f"{SEEDS_HEADER}: seeds a paired t-test needs to detect the observed d_z with "
-                     f"{POWER:.0%} power at α = {ALPHA:g} (statsmodels); more than the arm has means the sweep "
-                     "cannot tell an effect of this size from noise.")
-    numbers = stats.merge(compared.drop(columns="control").add_prefix("vs_control_"), how="left",
-                          left_on="arm", right_on="vs_control_arm").drop(columns="vs_control_arm") \
-        if len(compared) else stats
+        notes.append(
+            f"{which}: {'; '.join(control_labels)}. Δ = arm − control on {tested}, paired by seed "
+            f"(scipy.stats.ttest_rel{', wilcoxon' if show_wilcoxon else ''}); d_z = mean(Δ)/std(Δ); "
+            f"Holm-adjusted over {len(compared)} comparison{'s' if len(compared) != 1 else ''}."
+        )
+        notes.append(
+            f"{SEEDS_HEADER}: seeds a paired t-test needs to detect the observed d_z with "
+            f"{POWER:.0%} power at α = {ALPHA:g} (statsmodels); more than the arm has means the sweep "
+            "cannot tell an effect of this size from noise."
+        )
+    numbers = (
+        stats.merge(
+            compared.drop(columns="control").add_prefix("vs_control_"),
+            how="left",
+            left_on="arm",
+            right_on="vs_control_arm",
+        ).drop(columns="vs_control_arm")
+        if len(compared)
+        else stats
+    )
     return Table(header, rows, bold, notes, numbers, labels=len(arm_keys) + 1)
 
 
@@ -137,8 +169,13 @@ def _budget_cell(metric: str, mean: float, divisor: float) -> str:
     return f"{mean:,.0f}" if metric == "optimizer_steps" else f"{mean / divisor:.1f}"
 
 
-def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "task.name",
-               metric: str = "test_error", digits: int = 3) -> Table:
+def main_table(
+    trials: pd.DataFrame,
+    arm_keys: list[str],
+    column_key: str = "task.name",
+    metric: str = "test_error",
+    digits: int = 3,
+) -> Table:
     """The papers' main table: one row per arm without ``column_key`` (e.g. per method), one column
     per value of ``column_key`` (e.g. per task); cells are mean ± std of ``metric``."""
     if column_key not in arm_keys:
@@ -158,7 +195,7 @@ def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "tas
     for pos, (_, s) in enumerate(stats.iterrows()):
         i = row_index.index(tuple(s[arm_columns(row_keys)]))
         j = columns.index(s[CONFIG + column_key])
-        rows[i][:len(row_keys)] = ["—" if k in hidden[s["arm"]] else cell for k, cell in zip(row_keys, rows[i])]
+        rows[i][: len(row_keys)] = ["—" if k in hidden[s["arm"]] else cell for k, cell in zip(row_keys, rows[i])]
         note = _problems(s)
         cell = mean_std(s[f"{metric}_mean"], s[f"{metric}_std"], digits) if s["n_done"] else "—"
         rows[i][len(row_keys) + j] = f"{cell} ({note})" if note else cell
@@ -166,37 +203,52 @@ def main_table(trials: pd.DataFrame, arm_keys: list[str], column_key: str = "tas
         for m, value in enumerate(budget_cells[pos]):
             per_column[i][m][j] = value
     for i, cells in enumerate(per_column):
-        rows[i][len(row_keys) + len(columns):] = [" / ".join(values) for values in cells]
+        rows[i][len(row_keys) + len(columns) :] = [" / ".join(values) for values in cells]
     bold = {(i, len(row_keys) + j) for j in means.columns for i in _best(means[j])}
-    notes = [f"{metric}: mean ± std over seeds, lower is better; bold = best per {_noun(column_key)}; "
-             "'—' = no completed trial (in a key column: the key has no effect on that row)."]
+    notes = [
+        f"{metric}: mean ± std over seeds, lower is better; bold = best per {_noun(column_key)}; "
+        "'—' = no completed trial (in a key column: the key has no effect on that row)."
+    ]
     if budget:
-        notes.append(f"Budget columns: the mean per {_noun(column_key)} ({' / '.join(map(_fmt_value, columns))}) "
-                     "of each trial's total at its last epoch, supervised pre-training stages included (ORCA's "
-                     "alignment, MoNA's warm-up and meta steps): equal epochs are not equal compute.")
+        notes.append(
+            f"Budget columns: the mean per {_noun(column_key)} ({' / '.join(map(_fmt_value, columns))}) "
+            "of each trial's total at its last epoch, supervised pre-training stages included (ORCA's "
+            "alignment, MoNA's warm-up and meta steps): equal epochs are not equal compute."
+        )
     return Table(header, rows, bold, notes, stats, labels=len(row_keys))
 
 
-def trials_table(trials: pd.DataFrame, params: list[str], metric: str = "val_error", mode: str = "min",
-                 digits: int = 4) -> Table:
+def trials_table(
+    trials: pd.DataFrame, params: list[str], metric: str = "val_error", mode: str = "min", digits: int = 4
+) -> Table:
     """A tuning sweep's trials, best first: each trial's searched values, status, epochs run and its
     last ``metric`` (and ``test_error`` where it finished). Unfinished trials follow, worst last."""
-    order = trials.assign(_done=trials["status"] != "done", _value=pd.to_numeric(trials[metric], errors="coerce")
-                          * (1 if mode == "min" else -1))
+    order = trials.assign(
+        _done=trials["status"] != "done",
+        _value=pd.to_numeric(trials[metric], errors="coerce") * (1 if mode == "min" else -1),
+    )
     order = order.sort_values(["_done", "_value"], kind="stable", na_position="last")
     extra = ["test_error"] if "test_error" in trials else []
     header = ["trial"] + [_short(p) for p in params] + ["status", "epochs", metric] + extra
     rows = []
     for _, t in order.iterrows():
         number = t.get("trial_number")
-        rows.append([f"#{int(number)}" if not _missing(number) and number is not None else str(t["trial_id"])]
-                    + [_fmt_value(t[CONFIG + p]) for p in params]
-                    + [str(t["status"]), f"{int(t['epochs'])}/{int(t['planned_epochs'])}"
-                       if not _missing(t["planned_epochs"]) else str(t["epochs"])]
-                    + [_num(t.get(m, math.nan), digits) for m in [metric] + extra])
+        rows.append(
+            [f"#{int(number)}" if not _missing(number) and number is not None else str(t["trial_id"])]
+            + [_fmt_value(t[CONFIG + p]) for p in params]
+            + [
+                str(t["status"]),
+                f"{int(t['epochs'])}/{int(t['planned_epochs'])}"
+                if not _missing(t["planned_epochs"])
+                else str(t["epochs"]),
+            ]
+            + [_num(t.get(m, math.nan), digits) for m in [metric] + extra]
+        )
     bold = {(0, len(params) + 3)} if len(order) and order["status"].iloc[0] == "done" else set()
-    notes = [f"{metric} at each trial's last epoch; trials stopped early by the scheduler ran fewer epochs, so "
-             "their values are not comparable with completed ones; bold = best completed trial."]
+    notes = [
+        f"{metric} at each trial's last epoch; trials stopped early by the scheduler ran fewer epochs, so "
+        "their values are not comparable with completed ones; bold = best completed trial."
+    ]
     numbers = order.drop(columns=["_done", "_value"])
     return Table(header, rows, bold, notes, numbers, labels=1)
 
@@ -213,8 +265,9 @@ def render(table: Table, fmt: str) -> str:
 
 
 def to_markdown(table: Table) -> str:
-    cells = [[f"**{c}**" if (i, j) in table.bold and c else c for j, c in enumerate(row)]
-             for i, row in enumerate(table.rows)]
+    cells = [
+        [f"**{c}**" if (i, j) in table.bold and c else c for j, c in enumerate(row)] for i, row in enumerate(table.rows)
+    ]
     text = markdown_table(table.header, cells)
     return text + "".join(f"\n\n{note}" for note in table.notes) + "\n"
 
@@ -226,14 +279,19 @@ def to_latex(table: Table) -> str:
 
     align = "l" * table.labels + "r" * (len(table.header) - table.labels)
     lines = [r"% needs \usepackage{booktabs}"] + [f"% {latex_escape(note)}" for note in table.notes]
-    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-              " & ".join(cell(-1, j, h) for j, h in enumerate(table.header)) + r" \\", r"\midrule"]
+    lines += [
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(cell(-1, j, h) for j, h in enumerate(table.header)) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(cell(i, j, c) for j, c in enumerate(row)) + r" \\" for i, row in enumerate(table.rows)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
 # -- cells ----------------------------------------------------------------------------------------
+
 
 def trial_counts(s: pd.Series) -> str:
     """``5/5 done`` or ``3/5 done, 2/5 failed``: how many trials the mean is over, and what happened to the
@@ -314,5 +372,3 @@ def _noun(key: str) -> str:
 
 def _fmt_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-

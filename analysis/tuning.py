@@ -19,8 +19,12 @@ import pandas as pd
 from analysis.load import CONFIG
 
 LOG_RATIO = 10.0  # a positive numeric key whose max/min reaches this is treated as log-scaled
-_STATES = {"done": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED,
-           "error": optuna.trial.TrialState.FAIL, "running": optuna.trial.TrialState.RUNNING}
+_STATES = {
+    "done": optuna.trial.TrialState.COMPLETE,
+    "stopped": optuna.trial.TrialState.PRUNED,
+    "error": optuna.trial.TrialState.FAIL,
+    "running": optuna.trial.TrialState.RUNNING,
+}
 
 
 def infer_distribution(values: pd.Series) -> optuna.distributions.BaseDistribution:
@@ -36,8 +40,9 @@ def infer_distribution(values: pd.Series) -> optuna.distributions.BaseDistributi
     return optuna.distributions.FloatDistribution(low, high, log=log)
 
 
-def build_study(trials: pd.DataFrame, params: list[str], metric: str, mode: str = "min",
-                curves: pd.DataFrame | None = None) -> optuna.Study:
+def build_study(
+    trials: pd.DataFrame, params: list[str], metric: str, mode: str = "min", curves: pd.DataFrame | None = None
+) -> optuna.Study:
     """An in-memory study with one frozen trial per Tune trial, in creation order. ``curves`` adds
     each trial's per-epoch ``metric`` as intermediate values (what ASHA compared)."""
     distributions = {p: infer_distribution(trials[CONFIG + p]) for p in params}
@@ -52,11 +57,16 @@ def build_study(trials: pd.DataFrame, params: list[str], metric: str, mode: str 
         if curves is not None and metric in curves:
             steps = curves[curves["trial_id"] == row["trial_id"]][["epoch", metric]].dropna()
             intermediate = {int(e): float(v) for e, v in steps.itertuples(index=False)}
-        study.add_trial(optuna.trial.create_trial(
-            params={p: _native(row[CONFIG + p]) for p in params}, distributions=distributions,
-            value=float(value) if state == optuna.trial.TrialState.COMPLETE else None,
-            intermediate_values=intermediate, state=state,
-            user_attrs={"trial_id": row["trial_id"], "status": row["status"]}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={p: _native(row[CONFIG + p]) for p in params},
+                distributions=distributions,
+                value=float(value) if state == optuna.trial.TrialState.COMPLETE else None,
+                intermediate_values=intermediate,
+                state=state,
+                user_attrs={"trial_id": row["trial_id"], "status": row["status"]},
+            )
+        )
     return study
 
 

@@ -26,8 +26,9 @@ def make_store(root: Path, configs: list[dict], version: str, per_experiment: in
     for i, config in enumerate(configs):
         trial = root / f"sweep_{i // per_experiment:03d}" / f"t{i:05d}_seed={config['seed']}"
         (trial / "checkpoint_000000").mkdir(parents=True)
-        (trial / "params.json").write_text(json.dumps({**config, TRIAL_KEY: trial_key(config, version),
-                                                       CODE_KEY: version}))
+        (trial / "params.json").write_text(
+            json.dumps({**config, TRIAL_KEY: trial_key(config, version), CODE_KEY: version})
+        )
         rows = [{"epoch": e, "train_loss": 0.5, "val_error": 0.1, "trial_id": f"t{i:05d}"} for e in range(1, 13)]
         rows[-1]["test_error"] = 0.12
         (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))

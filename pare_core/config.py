@@ -35,8 +35,12 @@ ClsMethod = Literal["twocls", "multilabel"]
 Objective = Literal["otdd", "mmd", "l2"]
 Device = Literal["auto", "cpu", "cuda"]
 # Keys whose allowed values are the names of a registry (pare_core.registry), not a fixed list.
-REGISTRY_KEYS = {"method": registry.METHODS, "aux": registry.AUXES, "task.name": registry.TASKS,
-                 "backbone.name": registry.BACKBONES}
+REGISTRY_KEYS = {
+    "method": registry.METHODS,
+    "aux": registry.AUXES,
+    "task.name": registry.TASKS,
+    "backbone.name": registry.BACKBONES,
+}
 
 
 def choices(literal: Any) -> tuple[str, ...]:
@@ -194,12 +198,31 @@ class TrialConfig:
         for key in ("gate.warm_frac", "curriculum.end"):
             if self._get(key) != AUTO:
                 _check_range(key, self._get(key), 0.0, 1.0)
-        for key in ("train.epochs", "train.batch_size", "train.eval_batch_size", "curriculum.levels", "source.size",
-                    "mona.inner_steps", "mona.probe_samples", "align.max_samples", "align.clusters"):
+        for key in (
+            "train.epochs",
+            "train.batch_size",
+            "train.eval_batch_size",
+            "curriculum.levels",
+            "source.size",
+            "mona.inner_steps",
+            "mona.probe_samples",
+            "align.max_samples",
+            "align.clusters",
+        ):
             _check_min(key, self._get(key), 1)
-        for key in ("task.tokens", "task.n_train", "train.steps_per_epoch", "source.tokens",
-                    "mona.epochs", "mona.warmup_steps", "mona.source_weight", "runtime.threads", "train.clip",
-                    "train.weight_decay", "lsg.weight"):
+        for key in (
+            "task.tokens",
+            "task.n_train",
+            "train.steps_per_epoch",
+            "source.tokens",
+            "mona.epochs",
+            "mona.warmup_steps",
+            "mona.source_weight",
+            "runtime.threads",
+            "train.clip",
+            "train.weight_decay",
+            "lsg.weight",
+        ):
             _check_min(key, self._get(key), 0)
         for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
             if not self._get(key) > 0:
@@ -209,11 +232,15 @@ class TrialConfig:
             if value != AUTO and value < 0:
                 raise ValueError(f"{key}={value!r} is invalid: allowed values are {AUTO} (paper default) or >= 0")
         if self.align.lr != AUTO and not self.align.lr > 0:
-            raise ValueError(f"align.lr={self.align.lr!r} is invalid: allowed values are {AUTO} (10 x train.lr, "
-                             f"the official rule) or > 0")
+            raise ValueError(
+                f"align.lr={self.align.lr!r} is invalid: allowed values are {AUTO} (10 x train.lr, "
+                f"the official rule) or > 0"
+            )
         if self.method == "orca" and self.align.epochs == 0:
-            raise ValueError("align.epochs=0 is invalid for method='orca': allowed values are >= 1 or "
-                             f"{AUTO} (the official 60); without alignment ORCA is method='finetune'")
+            raise ValueError(
+                "align.epochs=0 is invalid for method='orca': allowed values are >= 1 or "
+                f"{AUTO} (the official 60); without alignment ORCA is method='finetune'"
+            )
         return self
 
     def _get(self, key: str) -> Any:
@@ -276,10 +303,17 @@ def inert_keys(flat: dict[str, Any]) -> set[str]:
     rules = (  # (key or "prefix.", does it act?): the first rule naming a key decides
         ("gate.selection", pare),
         ("gate.threshold", mixes and selection in (None, "threshold")),
-        ("gate.noise", ranks), ("gate.straight_through", ranks), ("gate.pairing", ranks), ("gate.tau", ranks),
-        ("gate.warm_frac", ranks), ("gate.replace_warm", ranks), ("gate.replace_after", ranks),
+        ("gate.noise", ranks),
+        ("gate.straight_through", ranks),
+        ("gate.pairing", ranks),
+        ("gate.tau", ranks),
+        ("gate.warm_frac", ranks),
+        ("gate.replace_warm", ranks),
+        ("gate.replace_after", ranks),
         ("curriculum.levels", mixes and flat.get("curriculum.shape") in (None, "step")),
-        ("gate.", mixes), ("curriculum.", mixes), ("mix.", mixes),
+        ("gate.", mixes),
+        ("curriculum.", mixes),
+        ("mix.", mixes),
         ("align.", aligns),
         ("mona.", method in (None, "mona")),
         ("lsg.", flat.get("aux") in (None, "lsg")),
@@ -287,8 +321,9 @@ def inert_keys(flat: dict[str, Any]) -> set[str]:
     )
     inert = set()
     for key in flat:
-        acts = next((active for name, active in rules if key == name or (name.endswith(".") and key.startswith(name))),
-                    True)
+        acts = next(
+            (active for name, active in rules if key == name or (name.endswith(".") and key.startswith(name))), True
+        )
         if not acts:
             inert.add(key)
     return inert
@@ -306,6 +341,7 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -392,7 +428,9 @@ def _coerce(key: str, value: Any, typ: type) -> Any:
     if typ is float and hasattr(value, "__float__") and not isinstance(value, (bool, str)):
         return float(value)
     if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
-        raise ValueError(f"{key}={value!r} has the wrong type {type(value).__name__}: allowed values are of type {typ.__name__}")
+        raise ValueError(
+            f"{key}={value!r} has the wrong type {type(value).__name__}: allowed values are of type {typ.__name__}"
+        )
     return value
 
 

@@ -31,13 +31,30 @@ from torch import Tensor
 from pare_core.cache import atomic_path, data_root
 
 # package -> distribution (for its version); all are dependencies of this project
-TEXT_PACKAGES = {"numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "sklearn": "scikit-learn",
-                 "torch": "torch", "matplotlib": "matplotlib", "ray": "ray", "aeon": "aeon"}
+TEXT_PACKAGES = {
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "pandas": "pandas",
+    "sklearn": "scikit-learn",
+    "torch": "torch",
+    "matplotlib": "matplotlib",
+    "ray": "ray",
+    "aeon": "aeon",
+}
 SENTENCES_PER_CLASS = 1200  # every package above yields at least this many distinct prose sentences
 CORPUS_VERSION = 1  # bump when the extraction rules change
 # colour photographs; grey, binary and synthetic images (camera, horse, colorwheel, ...) are left out
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
-          "immunohistochemistry", "china", "flower")
+PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "china",
+    "flower",
+)
 CROP_FRACTION = (0.1, 0.6)  # crop side as a fraction of the photo's shorter side
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -46,8 +63,8 @@ _PROSE = re.compile(r"[A-Z][A-Za-z ,;:'()\-]*[a-z]\.")
 _WORDS = (8, 40)
 
 
-
 # -- text ------------------------------------------------------------------------------------------
+
 
 def text_corpus_ids(tokenizer: object | None, vocab: int, padding_idx: int | None) -> list[list[np.ndarray]]:
     """Per class, per sentence: the word-piece ids of the cached corpus (no special tokens).
@@ -100,7 +117,9 @@ def package_sentences(package: str, limit: int) -> list[str]:
     """
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise RuntimeError(f"source text needs the package {package!r}: pip install {TEXT_PACKAGES.get(package, package)}")
+        raise RuntimeError(
+            f"source text needs the package {package!r}: pip install {TEXT_PACKAGES.get(package, package)}"
+        )
     root = pathlib.Path(spec.origin).parent
     files = [f for f in root.rglob("*.py") if "tests" not in f.relative_to(root).parts]
     files.sort(key=lambda f: (zlib.crc32(f.relative_to(root).as_posix().encode()), f.as_posix()))
@@ -139,6 +158,7 @@ def prose_sentences(doc: str) -> Iterator[str]:
 
 # -- vision ----------------------------------------------------------------------------------------
 
+
 def natural_crops(n: int, size: tuple[int, int], seed: int) -> tuple[Tensor, Tensor]:
     """``n`` random crops (RGB in [0, 1], (n, 3, *size)) of the shipped photos, balanced over photos.
 
@@ -154,7 +174,9 @@ def natural_crops(n: int, size: tuple[int, int], seed: int) -> tuple[Tensor, Ten
     for label, levels in enumerate(_pyramids()):
         index = np.flatnonzero(labels == label)
         _, height, width = levels[0].shape
-        scale = rng.uniform(*CROP_FRACTION, len(index)) * min(height, width) / max(size)  # photo pixels per output pixel
+        scale = (
+            rng.uniform(*CROP_FRACTION, len(index)) * min(height, width) / max(size)
+        )  # photo pixels per output pixel
         top, left = rng.uniform(0, height - scale * size[0]), rng.uniform(0, width - scale * size[1])
         boxes = np.stack([left, top, left + scale * size[1], top + scale * size[0]], 1)
         level = np.clip(np.floor(np.log2(scale / 2)), 0, len(levels) - 1).astype(int)
@@ -191,5 +213,3 @@ def _photos() -> Iterator[Tensor]:
 
     for name in PHOTOS:
         yield torch.from_numpy(np.array(load(name)[..., :3])).permute(2, 0, 1).float() / 255
-
-

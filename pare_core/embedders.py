@@ -115,7 +115,9 @@ class TargetEmbedder(nn.Module):
 class DenseHead(nn.Module):
     """One linear map per token to its patch of output values, folded back into the field."""
 
-    def __init__(self, plan: TokenPlan, hidden: int, out_channels: int, in_size: tuple[int, ...], out_size: tuple[int, ...]):
+    def __init__(
+        self, plan: TokenPlan, hidden: int, out_channels: int, in_size: tuple[int, ...], out_size: tuple[int, ...]
+    ):
         super().__init__()
         self.plan, self.out_channels = plan, out_channels
         self.in_size, self.out_size = tuple(in_size), tuple(out_size)

@@ -18,8 +18,12 @@ MISSING = "—"
 
 def markdown_table(headers: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
     """A pipe Markdown table of the cells as given."""
-    return tabulate([[str(c) for c in row] for row in rows], headers=[str(h) for h in headers], tablefmt="pipe",
-                    disable_numparse=True)
+    return tabulate(
+        [[str(c) for c in row] for row in rows],
+        headers=[str(h) for h in headers],
+        tablefmt="pipe",
+        disable_numparse=True,
+    )
 
 
 def missing(value: Any) -> bool:

@@ -141,8 +141,7 @@ def select(
     replace_rank = target_scores if side == "high" else -target_scores  # higher = replaced first
     if warm:
         if cfg.straight_through == "keep":  # official: a relaxed (T - k)-hot of the tokens to keep
-            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau,
-                                  gumbel(target_scores.shape, generator, device))
+            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau, gumbel(target_scores.shape, generator, device))
             target = 1.0 - keep
         else:
             target, _ = subset_khot(replace_rank, k, cfg.tau, gumbel(target_scores.shape, generator, device))
@@ -158,14 +157,19 @@ def select(
         best_first = _rank_among(source.detach() > 0.5, -source_strength)
         source = source * (best_first < count).to(source.dtype)
     elif cfg.selection != "topk":
-        raise ValueError(f"gate.selection={cfg.selection!r} is invalid: allowed values are {', '.join(choices(GateSelection))}")
+        raise ValueError(
+            f"gate.selection={cfg.selection!r} is invalid: allowed values are {', '.join(choices(GateSelection))}"
+        )
 
     picked_t, picked_s = target.detach() > 0.5, source.detach() > 0.5
     if warm or cfg.pairing == "index":
-        return Selection(target, source, _rank_among(picked_t, _index_key(target)), _rank_among(picked_s, _index_key(source)))
+        return Selection(
+            target, source, _rank_among(picked_t, _index_key(target)), _rank_among(picked_s, _index_key(source))
+        )
     # official after the warm phase: best source token onto the least-ranked of the picked targets
-    return Selection(target, source, _rank_among(picked_t, replace_rank.detach()),
-                     _rank_among(picked_s, -source_scores.detach()))
+    return Selection(
+        target, source, _rank_among(picked_t, replace_rank.detach()), _rank_among(picked_s, -source_scores.detach())
+    )
 
 
 def mix_tokens(target: Tensor, source: Tensor, sel: Selection, straight_through: str = "keep") -> Mix:

@@ -17,8 +17,9 @@ from pare_core.gate import select
 
 
 @torch.no_grad()
-def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: int = 0,
-             epoch: int | None = None) -> dict[str, Any]:
+def gate_map(
+    checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: int = 0, epoch: int | None = None
+) -> dict[str, Any]:
     """Gate scores over token positions of one validation sample, and the tokens the checkpoint's
     gate replaces (hard selection, as after the warm phase) with the curriculum's k at 1-based
     ``epoch`` (default: the checkpoint's last trained epoch; the curriculum often ends at k = 0).
@@ -34,7 +35,7 @@ def gate_map(checkpoint_dir: str | os.PathLike, config: dict[str, Any], sample: 
     if not hasattr(model, "gate"):
         raise ValueError(f"method={cfg.method!r} has no gate: allowed methods for a gate map are pare")
     model.eval()
-    x = torch.as_tensor(run.data.x_val[sample: sample + 1]).to(run.device)
+    x = torch.as_tensor(run.data.x_val[sample : sample + 1]).to(run.device)
     tokens = model.embed(x)
     logits = model.gate(tokens)
     run.ctx.epoch = max((epoch if epoch is not None else run.epoch) - 1, 0)

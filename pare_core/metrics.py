@@ -124,6 +124,7 @@ def _ranking_metric(spec: TaskSpec, metric: str, outputs: np.ndarray, targets: n
         reason = "the targets hold no positive"
         fn = average_precision_score
     if not defined.any():
-        raise ValueError(f"task {spec.name!r}: {metric} is undefined on this split because {reason} "
-                         f"(in every class/label column)")
+        raise ValueError(
+            f"task {spec.name!r}: {metric} is undefined on this split because {reason} (in every class/label column)"
+        )
     return float(np.mean([fn(truth[:, j], scores[:, j]) for j in np.flatnonzero(defined)]))

@@ -77,7 +77,11 @@ def _decay_split(params: list[nn.Parameter], lr: float, weight_decay: float) -> 
     """Weight decay on matrices only: norms, biases and embeddings' gains are not decayed."""
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
-    return [g for g in (
-        {"params": decay, "lr": lr, "weight_decay": weight_decay},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-    ) if g["params"]]
+    return [
+        g
+        for g in (
+            {"params": decay, "lr": lr, "weight_decay": weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        )
+        if g["params"]
+    ]

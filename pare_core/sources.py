@@ -39,8 +39,9 @@ class SourceData:
     ids: Tensor | None = None  # text: (N, T_src) token ids the tokens were looked up from; vision: None
 
 
-def load_source(backbone: Backbone, cfg: SourceConfig, n_tokens: int, seed: int = 0,
-                grid: tuple[int, int] | None = None) -> SourceData:
+def load_source(
+    backbone: Backbone, cfg: SourceConfig, n_tokens: int, seed: int = 0, grid: tuple[int, int] | None = None
+) -> SourceData:
     """Up to ``cfg.size`` class-balanced source samples of ``n_tokens`` tokens each, on CPU.
 
     ``seed`` picks the samples; the same installed files and seed give the same data. ``grid``
@@ -70,8 +71,13 @@ def _text_source(backbone: TextBackbone, size: int, n_tokens: int, seed: int) ->
         labels.append(np.full(len(chunks[-1]), label))
     order = rng.permutation(sum(len(c) for c in chunks))
     ids = torch.from_numpy(np.concatenate(chunks)[order]).long()
-    return SourceData(tokens=backbone.embed_ids(ids).cpu(), labels=torch.from_numpy(np.concatenate(labels)[order]).long(),
-                      n_classes=len(corpus), class_names=list(TEXT_PACKAGES), ids=ids)
+    return SourceData(
+        tokens=backbone.embed_ids(ids).cpu(),
+        labels=torch.from_numpy(np.concatenate(labels)[order]).long(),
+        n_classes=len(corpus),
+        class_names=list(TEXT_PACKAGES),
+        ids=ids,
+    )
 
 
 # -- vision ----------------------------------------------------------------------------------------
@@ -81,5 +87,3 @@ def _image_source(backbone: VisionBackbone, size: int, grid: tuple[int, int], se
     images, labels = natural_crops(size, (grid[0] * backbone.stride, grid[1] * backbone.stride), seed)
     tokens = torch.cat([backbone.stem(batch).cpu() for batch in images.split(STEM_BATCH)])
     return SourceData(tokens=tokens, labels=labels, n_classes=len(PHOTOS), class_names=list(PHOTOS))
-
-

@@ -85,11 +85,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("runtime.device='cuda' is invalid on this machine (no CUDA device): allowed values are auto, cpu")
+        raise ValueError(
+            "runtime.device='cuda' is invalid on this machine (no CUDA device): allowed values are auto, cpu"
+        )
     return torch.device(name)
 
 
-def fit(cfg: TrialConfig, report: EpochCallback | None = None, resume: str | os.PathLike | None = None) -> dict[str, Any]:
+def fit(
+    cfg: TrialConfig, report: EpochCallback | None = None, resume: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """Train ``cfg`` to the end and return the last epoch's metrics (with ``test_error``).
 
     ``report(metrics, checkpointer)`` is called after every epoch; ``checkpointer.save(dir)`` writes
@@ -123,14 +127,31 @@ class Run:
         self.model = CrossModalModel(spec, backbone, plan).to(self.device)
         source = None
         if self.method.needs_source:
-            source = load_source(backbone, cfg.source, cfg.source.tokens or plan.n_tokens, seed=cfg.seed,
-                                 grid=plan.grid if backbone.spatial and not cfg.source.tokens else None)
-            source = dataclasses.replace(source, tokens=source.tokens.to(self.device), labels=source.labels.to(self.device))
+            source = load_source(
+                backbone,
+                cfg.source,
+                cfg.source.tokens or plan.n_tokens,
+                seed=cfg.seed,
+                grid=plan.grid if backbone.spatial and not cfg.source.tokens else None,
+            )
+            source = dataclasses.replace(
+                source, tokens=source.tokens.to(self.device), labels=source.labels.to(self.device)
+            )
         method_rng = torch.Generator(device=self.device)
         method_rng.manual_seed(stream_seed(cfg.seed, METHOD_STREAM))
         x_train, y_train = (torch.as_tensor(a).to(self.device) for a in (self.data.x_train, self.data.y_train))
-        self.ctx = TrainContext(cfg, spec, self.model, self.device, method_rng, loss_fn(spec), sample_loss_fn(spec),
-                                x_train, y_train, source)
+        self.ctx = TrainContext(
+            cfg,
+            spec,
+            self.model,
+            self.device,
+            method_rng,
+            loss_fn(spec),
+            sample_loss_fn(spec),
+            x_train,
+            y_train,
+            source,
+        )
         self.method.setup(self.ctx)
         self.aux = build_aux(cfg, spec)
         self.aux.setup(self.ctx)
@@ -144,7 +165,9 @@ class Run:
         self.steps_per_epoch = cfg.train.steps_per_epoch or math.ceil(n_train / cfg.train.batch_size)
         total = self.steps_per_epoch * cfg.train.epochs
         warmup = int(cfg.train.warmup_frac * total)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _warmup_cosine(step, warmup, total))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: _warmup_cosine(step, warmup, total)
+        )
         self.epoch = 0
         if cfg.runtime.compile:
             self.model.backbone.forward = torch.compile(self.model.backbone.forward)
@@ -202,7 +225,7 @@ class Run:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.runtime.bf16)
         start = time.perf_counter()
         for step in range(self.steps_per_epoch):
-            idx = order[step * batch:(step + 1) * batch]
+            idx = order[step * batch : (step + 1) * batch]
             torch.manual_seed(stream_seed(cfg.seed, BODY_STREAM, self.epoch, step))  # dropout masks
             with autocast:
                 out = self.method.training_loss(ctx, ctx.x_train[idx], ctx.y_train[idx])
@@ -221,12 +244,17 @@ class Run:
                 sums[key] = sums.get(key, 0.0) + value.detach().float()
         bad_step = int(first_bad)  # the epoch's one host synchronisation
         if bad_step >= 0:
-            raise NonFiniteLossError(f"non-finite training loss at epoch {self.epoch + 1}, step {bad_step + 1} "
-                                     f"(global step {self.epoch * self.steps_per_epoch + bad_step + 1})")
+            raise NonFiniteLossError(
+                f"non-finite training loss at epoch {self.epoch + 1}, step {bad_step + 1} "
+                f"(global step {self.epoch * self.steps_per_epoch + bad_step + 1})"
+            )
         train_s = time.perf_counter() - start
         # batch_order_hash: a fingerprint of the epoch's batches; arms paired by seed share it.
-        metrics = {"epoch": self.epoch + 1, "train_loss": float(loss_sum) / self.steps_per_epoch,
-                   "batch_order_hash": order_hash}
+        metrics = {
+            "epoch": self.epoch + 1,
+            "train_loss": float(loss_sum) / self.steps_per_epoch,
+            "batch_order_hash": order_hash,
+        }
         metrics.update(epoch_info)
         metrics.update({key: float(value) / self.steps_per_epoch for key, value in sums.items()})
         metrics["samples_per_s"] = self.steps_per_epoch * batch / train_s
@@ -253,7 +281,9 @@ class Run:
         self.model.eval()
         x = torch.as_tensor(x)
         outputs = []
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.cfg.runtime.bf16)
+        autocast = torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.cfg.runtime.bf16
+        )
         for chunk in x.split(self.cfg.train.eval_batch_size):
             with autocast:
                 outputs.append(self.model(chunk.to(self.device)).float())

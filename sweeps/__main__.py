@@ -13,9 +13,14 @@ from sweeps.spec import SPEC_DIR
 if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
     sys.exit(main(sys.argv[1], __doc__, sys.argv[2:]))
 # No spec given: usage, the specs there are, and where each spec's flags are listed (--help exits 0).
-parser = argparse.ArgumentParser(prog="python -m sweeps", description=__doc__,
-                                 epilog="specs in sweeps/configs/: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))))
+parser = argparse.ArgumentParser(
+    prog="python -m sweeps",
+    description=__doc__,
+    epilog="specs in sweeps/configs/: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
+)
 parser.add_argument("spec", metavar="SPEC", help="a .yaml file, or the name of a spec in sweeps/configs/")
-parser.add_argument("flags", nargs="*", default=[], metavar="FLAGS", help="the sweep's flags: python -m sweeps SPEC --help lists them")
+parser.add_argument(
+    "flags", nargs="*", default=[], metavar="FLAGS", help="the sweep's flags: python -m sweeps SPEC --help lists them"
+)
 args = parser.parse_args()  # exits: 0 for --help, 2 without a spec
 sys.exit(main(args.spec, __doc__, args.flags))  # e.g. python -m sweeps -- SPEC

@@ -34,8 +34,13 @@ class SweepArgs:
 
 TRACKERS = ("tensorboard", "mlflow", "wandb")  # --tracker choices (sweeps.trackers wires them to Tune)
 # Flags that choose trials or their resources: fixed once a sweep has started.
-TRIAL_FLAGS = {"sets": "--set", "seeds": "--seeds", "base": "--base",
-               "gpus_per_trial": "--gpus-per-trial", "cpus_per_trial": "--cpus-per-trial"}
+TRIAL_FLAGS = {
+    "sets": "--set",
+    "seeds": "--seeds",
+    "base": "--base",
+    "gpus_per_trial": "--gpus-per-trial",
+    "cpus_per_trial": "--cpus-per-trial",
+}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -46,14 +51,18 @@ def parse_seeds(text: str) -> list[int]:
             lo, sep, hi = part.strip().partition("-")
             seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r} is invalid: allowed forms are 0-4, 0,1,2 or 0-2,7") from None
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text!r} is invalid: allowed forms are 0-4, 0,1,2 or 0-2,7"
+        ) from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"--seeds {text!r} is invalid: give distinct seeds >= 0, e.g. 0-4")
     return seeds
 
 
-RESOURCE_RULES = {"cpu": "numbers > 0 (fractions allowed, e.g. 0.5 or 4)",
-                  "gpu": "0, a fraction of one GPU (e.g. 0.5: two trials per GPU) or a whole number of GPUs"}
+RESOURCE_RULES = {
+    "cpu": "numbers > 0 (fractions allowed, e.g. 0.5 or 4)",
+    "gpu": "0, a fraction of one GPU (e.g. 0.5: two trials per GPU) or a whole number of GPUs",
+}
 
 
 def resource_ok(kind: str, value: Any) -> bool:
@@ -74,37 +83,78 @@ def _resource(kind: str) -> Callable[[str], float]:
         if not resource_ok(kind, value):
             raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed values are {RESOURCE_RULES[kind]}")
         return value
+
     return parse
 
 
 def parse_args(prog: str, description: str, argv: list[str] | None = None) -> SweepArgs:
     """Parse ``argv`` (default: ``sys.argv[1:]``) into :class:`SweepArgs`; exits 2 on a malformed flag."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--smoke-test", action="store_true", help="tiny trials (spec's smoke overrides); ~1-2 min on 2 CPUs")
-    parser.add_argument("--set", dest="sets", action="append", default=None, metavar="KEY=VALUE",
-                        help="override a config key for every trial (repeatable), e.g. --set train.lr=3e-4")
+    parser.add_argument(
+        "--smoke-test", action="store_true", help="tiny trials (spec's smoke overrides); ~1-2 min on 2 CPUs"
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override a config key for every trial (repeatable), e.g. --set train.lr=3e-4",
+    )
     parser.add_argument("--seeds", type=parse_seeds, help="seeds per arm, e.g. 0-4 or 0,1,2 (default: the spec's)")
-    parser.add_argument("--base", metavar="FILE", help="YAML of flat config keys applied over the spec's base "
-                        "(e.g. sweeps/configs/tuned/digits.yaml written by tune_task.py)")
-    parser.add_argument("--address", help="Ray cluster to join: 'auto' on a `ray up` cluster, or HOST:PORT "
-                        "(default: start a private local Ray on 127.0.0.1)")
-    parser.add_argument("--storage-path", default="./results",
-                        help="where results go: a local folder (single machine), s3://..., gs://..., or an NFS "
-                        "path mounted on every node (default: ./results)")
-    parser.add_argument("--gpus-per-trial", type=_resource("gpu"), help="GPUs per trial, fractions share a GPU (e.g. 0.5)")
+    parser.add_argument(
+        "--base",
+        metavar="FILE",
+        help="YAML of flat config keys applied over the spec's base "
+        "(e.g. sweeps/configs/tuned/digits.yaml written by tune_task.py)",
+    )
+    parser.add_argument(
+        "--address",
+        help="Ray cluster to join: 'auto' on a `ray up` cluster, or HOST:PORT "
+        "(default: start a private local Ray on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--storage-path",
+        default="./results",
+        help="where results go: a local folder (single machine), s3://..., gs://..., or an NFS "
+        "path mounted on every node (default: ./results)",
+    )
+    parser.add_argument(
+        "--gpus-per-trial", type=_resource("gpu"), help="GPUs per trial, fractions share a GPU (e.g. 0.5)"
+    )
     parser.add_argument("--cpus-per-trial", type=_resource("cpu"), help="CPUs per trial (also torch's thread count)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the sweep NAME under --storage-path: only unfinished and errored trials run")
-    parser.add_argument("--dry-run", action="store_true", help="print the trial table and the cost estimate (wall-clock, "
-                        "CPU- or GPU-hours); start no Ray")
-    parser.add_argument("--calibrate", action="store_true", help="with --dry-run: first measure the time per epoch with "
-                        "a short probe per (task, backbone, method, device) on this machine (cached)")
-    parser.add_argument("--tracker", dest="trackers", action="append", choices=TRACKERS, default=None,
-                        help="also log every trial to this tracker (repeatable); each is an optional extra, "
-                        "e.g. pip install -e '.[mlflow]'")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep NAME under --storage-path: only unfinished and errored trials run",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the trial table and the cost estimate (wall-clock, CPU- or GPU-hours); start no Ray",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --dry-run: first measure the time per epoch with "
+        "a short probe per (task, backbone, method, device) on this machine (cached)",
+    )
+    parser.add_argument(
+        "--tracker",
+        dest="trackers",
+        action="append",
+        choices=TRACKERS,
+        default=None,
+        help="also log every trial to this tracker (repeatable); each is an optional extra, "
+        "e.g. pip install -e '.[mlflow]'",
+    )
     parser.add_argument("--name", help="experiment folder name under --storage-path (default: the spec's name)")
-    parser.add_argument("--no-reuse", action="store_true", help="run every trial, even those whose key matches a "
-                        "finished trial under --storage-path (default: reuse them)")
+    parser.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="run every trial, even those whose key matches a "
+        "finished trial under --storage-path (default: reuse them)",
+    )
     ns = parser.parse_args(argv)
     args = SweepArgs(**{k: v for k, v in vars(ns).items() if v is not None})
     if args.resume:
@@ -126,8 +176,11 @@ def main(spec: str, description: str | None = None, argv: list[str] | None = Non
     instead of after the seconds that importing torch and Ray take."""
     from sweeps.spec import SPEC_DIR, spec_path  # sweeps.spec imports this module
 
-    args = parse_args(f"sweeps/{spec}.py" if spec_path(spec).parent == SPEC_DIR else f"python -m sweeps {spec}",
-                      description or "", argv)
+    args = parse_args(
+        f"sweeps/{spec}.py" if spec_path(spec).parent == SPEC_DIR else f"python -m sweeps {spec}",
+        description or "",
+        argv,
+    )
     from sweeps.runner import launch
 
     return launch(spec, args)

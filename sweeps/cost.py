@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pare_core.cache import atomic_path, data_root
+from pare_core.formatting import markdown_table
 from sweeps import storage
 from sweeps.identity import TRIAL_KEY, canonical_config, config_only
 from sweeps.spec import Sweep
-from pare_core.formatting import markdown_table
 
 PROBE_EPOCHS = 2  # the first epoch carries the one-off costs; the second is a steady one
 PROBE_STEPS = 5  # optimiser steps per probe epoch
@@ -106,6 +106,7 @@ class Estimate:
 
 
 # -- where trials run ------------------------------------------------------------------------------
+
 
 def device_kind(resources: dict[str, float]) -> str:
     """Trials that hold a GPU train on CUDA (``runtime.device=auto``); the others on the CPU."""
@@ -191,12 +192,17 @@ def fmt_duration(seconds: float) -> str:
 
 # -- measurements -----------------------------------------------------------------------------------
 
+
 def cost_key(trial: dict[str, Any], device: str, n_threads: int) -> str:
     """The cache key of a trial config's timings: its resolved config minus seed (the trial identity's
     config part) with the execution that sets the speed: device model, threads and ``torch.compile``."""
     config = {k: v for k, v in canonical_config(trial).items() if k != "seed"}
-    payload = {"config": config, "device": device, "threads": n_threads,
-               "compile": bool(trial.get("runtime.compile", False))}
+    payload = {
+        "config": config,
+        "device": device,
+        "threads": n_threads,
+        "compile": bool(trial.get("runtime.compile", False)),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
@@ -226,24 +232,36 @@ def probe(trial: dict[str, Any], kind: str, n_threads: int, key: str) -> Measure
     from pare_core.train import fit
 
     if kind == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("the sweep's trials use a GPU, but this machine has none: run --dry-run --calibrate "
-                           "on a machine like the ones the trials will run on")
+        raise RuntimeError(
+            "the sweep's trials use a GPU, but this machine has none: run --dry-run --calibrate "
+            "on a machine like the ones the trials will run on"
+        )
     full = TrialConfig.from_flat({**config_only(trial), "runtime.device": kind, "runtime.threads": n_threads})
-    steps = full.train.steps_per_epoch or math.ceil(len(load_task(full.task, full.seed).x_train) / full.train.batch_size)
+    steps = full.train.steps_per_epoch or math.ceil(
+        len(load_task(full.task, full.seed).x_train) / full.train.batch_size
+    )
     probe_steps = min(PROBE_STEPS, steps)
     cfg = TrialConfig.from_flat({"train.epochs": PROBE_EPOCHS, "train.steps_per_epoch": probe_steps}, base=full)
     rows: list[dict[str, Any]] = []
     fit(cfg, lambda metrics, _checkpointer: rows.append(metrics))
     first, last = rows[0], rows[-1]
     steady = last["epoch_s"] + last["val_s"]
-    return Measurement(key=key, device=device_name(kind), threads=n_threads, step_s=last["epoch_s"] / probe_steps,
-                       steps_per_epoch=steps, val_s=last["val_s"], setup_s=max(0.0, first["wall_s"] - steady),
-                       end_s=max(0.0, last["wall_s"] - first["wall_s"] - steady),
-                       measured_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                       config={k: v for k, v in canonical_config(trial).items() if k != "seed"})
+    return Measurement(
+        key=key,
+        device=device_name(kind),
+        threads=n_threads,
+        step_s=last["epoch_s"] / probe_steps,
+        steps_per_epoch=steps,
+        val_s=last["val_s"],
+        setup_s=max(0.0, first["wall_s"] - steady),
+        end_s=max(0.0, last["wall_s"] - first["wall_s"] - steady),
+        measured_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        config={k: v for k, v in canonical_config(trial).items() if k != "seed"},
+    )
 
 
 # -- the estimate -----------------------------------------------------------------------------------
+
 
 def trial_configs(sweep: Sweep) -> list[dict[str, Any]]:
     """Every trial's config; a searcher's trials are not known before they run, so each counts as the
@@ -251,8 +269,13 @@ def trial_configs(sweep: Sweep) -> list[dict[str, Any]]:
     return sweep.trials if sweep.search["type"] == "grid" else [sweep.base] * sweep.n_trials
 
 
-def estimate(sweep: Sweep, calibrate: bool = False, slots: int | None = None, slots_from: str = "",
-             log: Callable[[str], None] = print) -> Estimate:
+def estimate(
+    sweep: Sweep,
+    calibrate: bool = False,
+    slots: int | None = None,
+    slots_from: str = "",
+    log: Callable[[str], None] = print,
+) -> Estimate:
     """Per-group and total cost of ``sweep`` from cached measurements; with ``calibrate``, probe every
     group now and cache the result (a fresh measurement replaces an old one: code and machines change).
     ``slots`` defaults to :func:`local_slots` on this machine."""
@@ -269,33 +292,52 @@ def estimate(sweep: Sweep, calibrate: bool = False, slots: int | None = None, sl
         key = cost_key(first, device, n_threads)
         measured = None if calibrate else load_measurement(key)
         if calibrate:
-            log(f"calibrating {', '.join(f'{k}={v}' for k, v in zip(GROUP_KEYS, values))} on {device} "
-                f"({n_threads} thread{'s' if n_threads != 1 else ''}): {PROBE_EPOCHS} epochs x {PROBE_STEPS} steps ...")
+            log(
+                f"calibrating {', '.join(f'{k}={v}' for k, v in zip(GROUP_KEYS, values))} on {device} "
+                f"({n_threads} thread{'s' if n_threads != 1 else ''}): {PROBE_EPOCHS} epochs x {PROBE_STEPS} steps ..."
+            )
             measured = probe(first, kind, n_threads, key)
             save_measurement(measured)
         for i in members:
             steps = int(configs[i]["train.steps_per_epoch"]) or None
-            per_trial[i] = {"trial_key": configs[i].get(TRIAL_KEY), **dict(zip(GROUP_KEYS, values)), "device": kind,
-                            "epochs": int(configs[i]["train.epochs"]),
-                            "epoch_s": measured.epoch_s(steps) if measured else guess,
-                            "trial_s": trial_seconds(configs[i], measured, guess),
-                            "source": "measured" if measured else "guess"}
+            per_trial[i] = {
+                "trial_key": configs[i].get(TRIAL_KEY),
+                **dict(zip(GROUP_KEYS, values)),
+                "device": kind,
+                "epochs": int(configs[i]["train.epochs"]),
+                "epoch_s": measured.epoch_s(steps) if measured else guess,
+                "trial_s": trial_seconds(configs[i], measured, guess),
+                "source": "measured" if measured else "guess",
+            }
         epochs = max(int(configs[i]["train.epochs"]) for i in members)
         first_steps = int(first["train.steps_per_epoch"]) or None
-        rows.append(GroupEstimate(
-            group={**dict(zip(GROUP_KEYS, values)), "device": kind}, trials=len(members), epochs=epochs,
-            epoch_s=measured.epoch_s(first_steps) if measured else guess,
-            trial_s=measured.trial_s(epochs, first_steps) if measured else epochs * guess,
-            source="measured" if measured else "guess", key=key))
+        rows.append(
+            GroupEstimate(
+                group={**dict(zip(GROUP_KEYS, values)), "device": kind},
+                trials=len(members),
+                epochs=epochs,
+                epoch_s=measured.epoch_s(first_steps) if measured else guess,
+                trial_s=measured.trial_s(epochs, first_steps) if measured else epochs * guess,
+                source="measured" if measured else "guess",
+                key=key,
+            )
+        )
     if slots is None:
         slots, slots_from = local_slots(sweep), f"this machine: {os.cpu_count()} CPUs, {gpu_count()} GPUs"
     unit = "gpu" if any(own["gpu"] > 0 for own in resources) else "cpu"
     durations = [t["trial_s"] for t in per_trial]
-    return Estimate(groups=rows, slots=slots, slots_from=slots_from, unit=unit.upper(),
-                    devices=sorted({device_name(g.group["device"]) for g in rows}),
-                    trial_s=sum(durations), wall_s=makespan(durations, slots) if slots else math.inf,
-                    device_hours=sum(d * own[unit] for d, own in zip(durations, resources)) / 3600,
-                    early_stopping=sweep.scheduler["type"] == "asha", trials=per_trial)
+    return Estimate(
+        groups=rows,
+        slots=slots,
+        slots_from=slots_from,
+        unit=unit.upper(),
+        devices=sorted({device_name(g.group["device"]) for g in rows}),
+        trial_s=sum(durations),
+        wall_s=makespan(durations, slots) if slots else math.inf,
+        device_hours=sum(d * own[unit] for d, own in zip(durations, resources)) / 3600,
+        early_stopping=sweep.scheduler["type"] == "asha",
+        trials=per_trial,
+    )
 
 
 def record(est: Estimate, experiment: str) -> None:
@@ -312,8 +354,10 @@ def launch_line(est: Estimate) -> str:
     measured = sum(g.source == "measured" for g in est.groups)
     wall = f"{fmt_duration(est.wall_s)} wall-clock at {est.slots} at a time" if est.slots else "no trial fits"
     todo = "" if measured == len(est.groups) else "; --dry-run --calibrate measures the rest"
-    return (f"estimate: {wall}, {_hours(est.device_hours)} {est.unit}-hours ({measured}/{len(est.groups)} "
-            f"(task, backbone, method, device) groups measured{todo})")
+    return (
+        f"estimate: {wall}, {_hours(est.device_hours)} {est.unit}-hours ({measured}/{len(est.groups)} "
+        f"(task, backbone, method, device) groups measured{todo})"
+    )
 
 
 def trial_seconds(config: dict[str, Any], measured: Measurement | None, guess_s_per_epoch: float) -> float:
@@ -330,21 +374,35 @@ def _hours(hours: float) -> str:
 
 def render(est: Estimate) -> list[str]:
     """The dry run's cost lines: one row per group, then wall-clock and device-hours."""
-    rows = [[*g.group.values(), g.trials, g.epochs, "—" if math.isnan(g.epoch_s) else f"{g.epoch_s:.2f}",
-             fmt_duration(g.trial_s), g.source]
-            for g in est.groups]
+    rows = [
+        [
+            *g.group.values(),
+            g.trials,
+            g.epochs,
+            "—" if math.isnan(g.epoch_s) else f"{g.epoch_s:.2f}",
+            fmt_duration(g.trial_s),
+            g.source,
+        ]
+        for g in est.groups
+    ]
     lines = [markdown_table([*GROUP_KEYS, "device", "trials", "epochs", "s/epoch", "per trial", "source"], rows)]
     guesses = [g for g in est.groups if g.source == "guess"]
     bound = "; an upper bound: ASHA stops trials early" if est.early_stopping else ""
     if est.slots:
-        lines.append(f"estimated wall-clock: {fmt_duration(est.wall_s)} at {est.slots} trial"
-                     f"{'s' if est.slots != 1 else ''} at a time ({est.slots_from}){bound}")
+        lines.append(
+            f"estimated wall-clock: {fmt_duration(est.wall_s)} at {est.slots} trial"
+            f"{'s' if est.slots != 1 else ''} at a time ({est.slots_from}){bound}"
+        )
     else:
         lines.append(f"estimated wall-clock: — (a trial does not fit on {est.slots_from})")
-    lines.append(f"estimated {est.unit}-hours: {_hours(est.device_hours)} ({fmt_duration(est.trial_s)} of trial time x the "
-                 f"{est.unit}s each trial holds; on {', '.join(est.devices)}){bound}")
+    lines.append(
+        f"estimated {est.unit}-hours: {_hours(est.device_hours)} ({fmt_duration(est.trial_s)} of trial time x the "
+        f"{est.unit}s each trial holds; on {', '.join(est.devices)}){bound}"
+    )
     if guesses:
-        lines.append(f"{len(guesses)} of {len(est.groups)} group{'s' if len(est.groups) != 1 else ''} not measured "
-                     "here yet (source: guess, the spec's gpu_s_per_epoch): add --calibrate to measure them "
-                     f"({PROBE_EPOCHS} short epochs each; cached under {cache_dir()})")
+        lines.append(
+            f"{len(guesses)} of {len(est.groups)} group{'s' if len(est.groups) != 1 else ''} not measured "
+            "here yet (source: guess, the spec's gpu_s_per_epoch): add --calibrate to measure them "
+            f"({PROBE_EPOCHS} short epochs each; cached under {cache_dir()})"
+        )
     return lines

@@ -67,8 +67,12 @@ def code_version(repo: Path = REPO) -> dict[str, Any]:
         for path in sorted(p for d in ("pare_core", "sweeps") for p in (repo / d).rglob("*.py")):
             digest.update(str(path.relative_to(repo)).encode() + path.read_bytes())
     diff_hash = digest.hexdigest()[:12] if dirty else ""
-    return {"commit": commit, "dirty": dirty, "diff_hash": diff_hash,
-            "version": commit[:12] + (f"+{diff_hash}" if dirty else "")}
+    return {
+        "commit": commit,
+        "dirty": dirty,
+        "diff_hash": diff_hash,
+        "version": commit[:12] + (f"+{diff_hash}" if dirty else ""),
+    }
 
 
 def canonical_config(flat: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +97,11 @@ def data_version(task: str) -> str:
 
 def trial_key(flat: dict[str, Any], version: str | None = None) -> str:
     """The trial's content key (16 hex digits) under code ``version`` (default: this checkout's)."""
-    payload = {"config": canonical_config(flat), "code": version or code_version()["version"],
-               "data": data_version(flat["task.name"])}
+    payload = {
+        "config": canonical_config(flat),
+        "code": version or code_version()["version"],
+        "data": data_version(flat["task.name"]),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 

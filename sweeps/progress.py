@@ -149,10 +149,13 @@ class ProgressCallback(Callback):
     # -- what is shown ---------------------------------------------------------------------------
     def counts(self, trials: Sequence[Trial]) -> dict[str, int]:
         status = [t.status for t in trials]
-        return {"done": status.count(Trial.TERMINATED) + self.reused, "failed": status.count(Trial.ERROR),
-                "running": status.count(Trial.RUNNING),
-                "pending": sum(s in (Trial.PENDING, Trial.PAUSED) for s in status) + self.unborn(trials),
-                "total": max(self.planned, len(trials)) + self.reused}
+        return {
+            "done": status.count(Trial.TERMINATED) + self.reused,
+            "failed": status.count(Trial.ERROR),
+            "running": status.count(Trial.RUNNING),
+            "pending": sum(s in (Trial.PENDING, Trial.PAUSED) for s in status) + self.unborn(trials),
+            "total": max(self.planned, len(trials)) + self.reused,
+        }
 
     def unborn(self, trials: Sequence[Trial]) -> int:
         """Trials a searcher has yet to create."""
@@ -202,9 +205,14 @@ class ProgressCallback(Callback):
         if final:
             return f"sweep {self.name}: {', '.join(parts)} in {elapsed}"
         eta = self.eta(trials)
-        parts += [f"{c['running']} running", f"{c['pending']} pending", f"elapsed {elapsed}",
-                  "ETA measuring" if eta is None else f"ETA {fmt_duration(eta)} "
-                  f"(~{time.strftime('%H:%M', time.localtime(time.time() + eta))})"]
+        parts += [
+            f"{c['running']} running",
+            f"{c['pending']} pending",
+            f"elapsed {elapsed}",
+            "ETA measuring"
+            if eta is None
+            else f"ETA {fmt_duration(eta)} (~{time.strftime('%H:%M', time.localtime(time.time() + eta))})",
+        ]
         return f"sweep {self.name}: " + ", ".join(parts)
 
     def status_line(self, trials: Sequence[Trial], final: bool = False) -> str:

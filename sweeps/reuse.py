@@ -59,8 +59,10 @@ def finished_trials(storage_root: str, warn: Callable[[str], None] = print) -> d
             if trial is not None:
                 found.setdefault(trial.config[TRIAL_KEY], trial)
     if skipped:
-        warn(f"warning: skipped {len(skipped)} unreadable trial folder(s) in {storage_root} (never reused); "
-             f"first: {skipped[0]}")
+        warn(
+            f"warning: skipped {len(skipped)} unreadable trial folder(s) in {storage_root} (never reused); "
+            f"first: {skipped[0]}"
+        )
     return found
 
 
@@ -118,8 +120,9 @@ class LaunchLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 if not self._stale():
-                    raise LaunchLocked(f"another launch holds {self.path} ({self._owner()}): wait for it to end, "
-                                       "or use --name NEW") from None
+                    raise LaunchLocked(
+                        f"another launch holds {self.path} ({self._owner()}): wait for it to end, or use --name NEW"
+                    ) from None
                 os.unlink(self.path)
                 continue
             with os.fdopen(fd, "w") as out:

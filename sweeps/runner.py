@@ -24,12 +24,12 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
 from pare_core.config import TrialConfig, inert_keys
+from pare_core.formatting import markdown_table
 from sweeps import cost, progress, storage, trackers
 from sweeps.cli import SweepArgs
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, code_version, config_only, provenance, trial_key
 from sweeps.reuse import FinishedTrial, LaunchLock, LaunchLocked, finished_trials
 from sweeps.spec import TUNED_DIR, SpecError, Sweep, build
-from pare_core.formatting import markdown_table
 from sweeps.summary import SummaryCallback
 from sweeps.trainable import train_trial
 
@@ -58,8 +58,11 @@ def dry_run(sweep: Sweep, args: SweepArgs) -> int:
     print("\n".join(cost.render(estimate)))
     experiment = storage.join(storage.resolve(args.storage_path), sweep.name)
     if "://" not in experiment and os.path.exists(experiment):  # a remote store is not contacted by a dry run
-        print(f"warning: {experiment} already exists: a launch adds to it (finished trials with the same key are "
-              "reused, not re-run); --name NEW starts a separate folder", file=sys.stderr)
+        print(
+            f"warning: {experiment} already exists: a launch adds to it (finished trials with the same key are "
+            "reused, not re-run); --name NEW starts a separate folder",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -69,22 +72,39 @@ def describe(sweep: Sweep) -> str:
     defaults = TrialConfig().to_flat()
     varying = set(sweep.swept) | {"seed"}
     fixed = {k: v for k, v in sweep.base.items() if k not in varying and v != defaults[k]}
-    lines = [f"sweep {sweep.name}  (spec {sweep.spec_file}{', smoke test' if sweep.smoke else ''})",
-             "fixed (differs from paper defaults): " + (", ".join(f"{k}={v}" for k, v in fixed.items()) or "none"), ""]
+    lines = [
+        f"sweep {sweep.name}  (spec {sweep.spec_file}{', smoke test' if sweep.smoke else ''})",
+        "fixed (differs from paper defaults): " + (", ".join(f"{k}={v}" for k, v in fixed.items()) or "none"),
+        "",
+    ]
     if sweep.search["type"] == "grid":
         arms = len({tuple(repr(t[k]) for k in sweep.swept) for t in sweep.trials})
         own = ["cpu", "gpu"] if sweep.arm_resources else []  # arms have their own resources: one column each
-        lines.append(markdown_table(["#", *sweep.swept, "seed", *own],
-                                    [[i, *("—" if k in inert_keys(t) else t[k] for k in sweep.swept), t["seed"],
-                                      *(sweep.trial_resources(t)[r] for r in own)] for i, t in enumerate(sweep.trials)]))
+        lines.append(
+            markdown_table(
+                ["#", *sweep.swept, "seed", *own],
+                [
+                    [
+                        i,
+                        *("—" if k in inert_keys(t) else t[k] for k in sweep.swept),
+                        t["seed"],
+                        *(sweep.trial_resources(t)[r] for r in own),
+                    ]
+                    for i, t in enumerate(sweep.trials)
+                ],
+            )
+        )
         count = f"{sweep.n_trials} trials = {arms} arms x {len(sweep.seeds)} seeds"
     else:
         lines.append(markdown_table(["searched key", "domain"], [[k, d] for k, d in sweep.space.items()]))
         count = f"{sweep.n_trials} trials sampled by {sweep.search['type']} (seed {sweep.seeds[0]})"
     per_trial = "its arm's CPU and GPU (table)" if sweep.arm_resources else _resources_text(sweep.resources)
-    lines += ["", f"{count}; scheduler {sweep.scheduler['type']}; metric {sweep.metric} ({sweep.mode}); "
-              f"per trial {per_trial}; checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
-              ""]
+    lines += [
+        "",
+        f"{count}; scheduler {sweep.scheduler['type']}; metric {sweep.metric} ({sweep.mode}); "
+        f"per trial {per_trial}; checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -123,10 +143,18 @@ def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -
             reused = [found[t[TRIAL_KEY]] for t in sweep.trials if t[TRIAL_KEY] in found]
         sweep.reused = [t.path for t in reused]
         storage.write_text(storage.join(experiment, "sweep.json"), json.dumps(dataclasses.asdict(sweep), indent=1))
-    to_run = dataclasses.replace(sweep, trials=[t for t in sweep.trials if t[TRIAL_KEY] not in
-                                                {r.config[TRIAL_KEY] for r in reused}]) if reused else sweep
-    print(f"sweep {sweep.name}: {sweep.n_trials} trials ({len(reused)} reused, {to_run.n_trials} to run) -> "
-          f"{experiment} (live table: summary.md)", flush=True)
+    to_run = (
+        dataclasses.replace(
+            sweep, trials=[t for t in sweep.trials if t[TRIAL_KEY] not in {r.config[TRIAL_KEY] for r in reused}]
+        )
+        if reused
+        else sweep
+    )
+    print(
+        f"sweep {sweep.name}: {sweep.n_trials} trials ({len(reused)} reused, {to_run.n_trials} to run) -> "
+        f"{experiment} (live table: summary.md)",
+        flush=True,
+    )
     if not to_run.n_trials:
         SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused).write([])
         print(f"every trial reused. Results: {experiment}  Summary: {experiment}/summary.md")
@@ -134,19 +162,25 @@ def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -
     _init_ray(args.address, sweep.n_trials)
     try:
         hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
-        problem = storage.storage_problem(storage_path, hosts, storage.read_mounts()) or \
-            (None if args.address else _beyond_machine(sweep, ray.cluster_resources()))
+        problem = storage.storage_problem(storage_path, hosts, storage.read_mounts()) or (
+            None if args.address else _beyond_machine(sweep, ray.cluster_resources())
+        )
         if problem:
             return _fail(problem)
         if args.resume:
             if not tune.Tuner.can_restore(experiment):
-                return _fail(f"--resume: {experiment} has no Tune state (the first launch stopped before Tune saved "
-                             "any); delete the folder and launch again")
+                return _fail(
+                    f"--resume: {experiment} has no Tune state (the first launch stopped before Tune saved "
+                    "any); delete the folder and launch again"
+                )
             tuner = tune.Tuner.restore(experiment, _trainable(sweep), resume_unfinished=True, resume_errored=True)
         else:
             available = ray.cluster_resources()
-            estimate = cost.estimate(to_run, slots=cost.local_slots(to_run, available.get("CPU", 0), available.get("GPU", 0)),
-                                     slots_from=f"Ray now: {available.get('CPU', 0):g} CPUs, {available.get('GPU', 0):g} GPUs")
+            estimate = cost.estimate(
+                to_run,
+                slots=cost.local_slots(to_run, available.get("CPU", 0), available.get("GPU", 0)),
+                slots_from=f"Ray now: {available.get('CPU', 0):g} CPUs, {available.get('GPU', 0):g} GPUs",
+            )
             cost.record(estimate, experiment)
             print(cost.launch_line(estimate), *trackers.hints(args.trackers, experiment), sep="\n", flush=True)
             tuner = _tuner(to_run, storage_path, experiment, reused, args.trackers)
@@ -181,7 +215,9 @@ def _init_ray(address: str | None, n_trials: int) -> None:
     if address is None:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)  # no "Started a local Ray" line
+        ray.init(
+            address="local", include_dashboard=False, logging_level=logging.WARNING
+        )  # no "Started a local Ray" line
     else:
         ray.init(address=address)
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(n_trials)
@@ -210,9 +246,11 @@ def _beyond_machine(sweep: Sweep, available: dict[str, float]) -> str | None:
         own = sweep.trial_resources(trial)
         if own["cpu"] > available.get("CPU", 0) or own["gpu"] > available.get("GPU", 0):
             arm = ", ".join(f"{k}={trial[k]}" for k in sweep.swept) if sweep.arm_resources else "every trial"
-            return (f"trials ask for {_resources_text(own)} ({arm}), but this machine offers local Ray "
-                    f"{available.get('CPU', 0):g} CPU, {available.get('GPU', 0):g} GPU: set --gpus-per-trial / "
-                    "--cpus-per-trial to fit (--gpus-per-trial 0 runs on the CPU), or join a cluster with --address")
+            return (
+                f"trials ask for {_resources_text(own)} ({arm}), but this machine offers local Ray "
+                f"{available.get('CPU', 0):g} CPU, {available.get('GPU', 0):g} GPU: set --gpus-per-trial / "
+                "--cpus-per-trial to fit (--gpus-per-trial 0 runs on the CPU), or join a cluster with --address"
+            )
     return None
 
 
@@ -220,49 +258,69 @@ def with_identity(sweep: Sweep) -> Sweep:
     """The sweep with each grid trial's key, code version and arm name (recorded in its params.json)
     and the launch's provenance (recorded in sweep.json)."""
     code = code_version()["version"]
-    trials = [{**t, TRIAL_KEY: trial_key(t, code), CODE_KEY: code, ARM_KEY: arm}
-              for t, arm in zip(sweep.trials, sweep.arm_names)]
+    trials = [
+        {**t, TRIAL_KEY: trial_key(t, code), CODE_KEY: code, ARM_KEY: arm}
+        for t, arm in zip(sweep.trials, sweep.arm_names)
+    ]
     return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file))
 
 
-def _tuner(sweep: Sweep, storage_path: str, experiment: str, reused: list[FinishedTrial],
-           tracker_names: list[str]) -> tune.Tuner:
+def _tuner(
+    sweep: Sweep, storage_path: str, experiment: str, reused: list[FinishedTrial], tracker_names: list[str]
+) -> tune.Tuner:
     if sweep.search["type"] == "grid":
         # Arms need not be a cartesian product (e.g. `none` has no threshold), so each trial is a preset
         # point; the keys that vary are declared as choices so Tune accepts the presets as valid values.
         varying = [k for k in sweep.trials[0] if len({repr(t[k]) for t in sweep.trials}) > 1]
-        param_space = {**sweep.trials[0],
-                       **{k: tune.choice(list({repr(t[k]): t[k] for t in sweep.trials}.values())) for k in varying}}
+        param_space = {
+            **sweep.trials[0],
+            **{k: tune.choice(list({repr(t[k]): t[k] for t in sweep.trials}.values())) for k in varying},
+        }
         search_alg = BasicVariantGenerator(points_to_evaluate=[{k: t[k] for k in varying} for t in sweep.trials])
     else:
         from ray.tune.search.optuna import OptunaSearch  # imports optuna (~1 s): only tuning needs it
 
-        param_space = {**sweep.base, **{k: _DOMAINS[kind](*values) for k, d in sweep.space.items()
-                                        for kind, values in d.items()}}
-        search_alg = ConcurrencyLimiter(OptunaSearch(seed=sweep.search.get("seed", 0), study_name=sweep.name,
-                                                     storage=optuna_storage(experiment)),
-                                        max_concurrent=int(sweep.search.get("max_concurrent", 2)))
+        param_space = {
+            **sweep.base,
+            **{k: _DOMAINS[kind](*values) for k, d in sweep.space.items() for kind, values in d.items()},
+        }
+        search_alg = ConcurrencyLimiter(
+            OptunaSearch(seed=sweep.search.get("seed", 0), study_name=sweep.name, storage=optuna_storage(experiment)),
+            max_concurrent=int(sweep.search.get("max_concurrent", 2)),
+        )
     scheduler = FIFOScheduler()
     if sweep.scheduler["type"] == "asha":
-        scheduler = ASHAScheduler(time_attr="epoch", max_t=sweep.base["train.epochs"],
-                                  grace_period=int(sweep.scheduler.get("grace_period", 1)),
-                                  reduction_factor=float(sweep.scheduler.get("reduction_factor", 2)))
+        scheduler = ASHAScheduler(
+            time_attr="epoch",
+            max_t=sweep.base["train.epochs"],
+            grace_period=int(sweep.scheduler.get("grace_period", 1)),
+            reduction_factor=float(sweep.scheduler.get("reduction_factor", 2)),
+        )
     return tune.Tuner(
         _trainable(sweep),
         param_space=param_space,
-        tune_config=tune.TuneConfig(metric=sweep.metric, mode=sweep.mode, search_alg=search_alg, scheduler=scheduler,
-                                    num_samples=sweep.n_trials, trial_dirname_creator=TrialDirName(sweep.swept),
-                                    # CPU trials reuse worker processes: imports and weight loading are most of
-                                    # a short CPU trial. GPU trials get a fresh process (no CUDA state carried).
-                                    reuse_actors=all(sweep.trial_resources(t)["gpu"] == 0
-                                                     for t in sweep.trials or [sweep.base])),
+        tune_config=tune.TuneConfig(
+            metric=sweep.metric,
+            mode=sweep.mode,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=sweep.n_trials,
+            trial_dirname_creator=TrialDirName(sweep.swept),
+            # CPU trials reuse worker processes: imports and weight loading are most of
+            # a short CPU trial. GPU trials get a fresh process (no CUDA state carried).
+            reuse_actors=all(sweep.trial_resources(t)["gpu"] == 0 for t in sweep.trials or [sweep.base]),
+        ),
         run_config=tune.RunConfig(
-            name=sweep.name, storage_path=storage_path, verbose=0,
+            name=sweep.name,
+            storage_path=storage_path,
+            verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused),
-                       progress.ProgressCallback(sweep.name, sweep.metric, sweep.swept, sweep.n_trials, len(reused)),
-                       *trackers.callbacks(tracker_names, experiment, sweep.name, sweep.swept)],
+            callbacks=[
+                SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused),
+                progress.ProgressCallback(sweep.name, sweep.metric, sweep.swept, sweep.n_trials, len(reused)),
+                *trackers.callbacks(tracker_names, experiment, sweep.name, sweep.swept),
+            ],
         ),
     )
 
@@ -307,9 +365,11 @@ def write_tuned(sweep: Sweep, results: tune.ResultGrid, experiment: str) -> str:
     best = results.get_best_result(sweep.metric, sweep.mode, scope="last")
     flat = TrialConfig.from_flat({k: best.config[k] for k in ["task.name", *sweep.space]}).to_flat()
     task = flat["task.name"]
-    header = (f"# Tuned by sweeps/tune_task.py (sweep {sweep.name}, {len(results)} trials, method {best.config['method']},"
-              f" backbone {best.config['backbone.name']}): best {sweep.metric}={best.metrics[sweep.metric]:.4f}\n"
-              f"# trial {best.path}\n# Use: python sweeps/ablate_gate.py --base sweeps/configs/tuned/{task}.yaml\n")
+    header = (
+        f"# Tuned by sweeps/tune_task.py (sweep {sweep.name}, {len(results)} trials, method {best.config['method']},"
+        f" backbone {best.config['backbone.name']}): best {sweep.metric}={best.metrics[sweep.metric]:.4f}\n"
+        f"# trial {best.path}\n# Use: python sweeps/ablate_gate.py --base sweeps/configs/tuned/{task}.yaml\n"
+    )
     out = storage.join(experiment, "tuned", f"{task}.yaml") if sweep.smoke else str(TUNED_DIR / f"{task}.yaml")
     storage.write_text(out, header + yaml.safe_dump({k: flat[k] for k in ["task.name", *sweep.space]}, sort_keys=False))
     return out

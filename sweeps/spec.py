@@ -26,8 +26,24 @@ TUNED_DIR = SPEC_DIR / "tuned"
 DOMAINS = ("uniform", "loguniform", "choice")  # how a searched key is sampled (search: optuna)
 SCHEDULERS = ("fifo", "asha")
 SEARCHES = ("grid", "optuna")
-_FIELDS = {"name", "base", "arms", "grid", "space", "seeds", "metric", "mode", "search",
-           "scheduler", "resources", "checkpoint_every", "max_failures", "gpu_s_per_epoch", "tuned", "smoke"}
+_FIELDS = {
+    "name",
+    "base",
+    "arms",
+    "grid",
+    "space",
+    "seeds",
+    "metric",
+    "mode",
+    "search",
+    "scheduler",
+    "resources",
+    "checkpoint_every",
+    "max_failures",
+    "gpu_s_per_epoch",
+    "tuned",
+    "smoke",
+}
 _SMOKE_FIELDS = {"overrides", "seeds", "arms", "grid", "search"}
 
 
@@ -68,8 +84,10 @@ class Sweep:
 
     def trial_resources(self, config: dict[str, Any]) -> dict[str, float]:
         """``{cpu, gpu}`` of the trial with this config: its arm's own resources, else the sweep's."""
-        return next((a["resources"] for a in self.arm_resources
-                     if all(config.get(k) == v for k, v in a["arm"].items())), self.resources)
+        return next(
+            (a["resources"] for a in self.arm_resources if all(config.get(k) == v for k, v in a["arm"].items())),
+            self.resources,
+        )
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -127,7 +145,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     resources = _resources(f"{path} resources", raw.get("resources"), {"cpu": 1.0, "gpu": 0.0}, args)
     spec_resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}  # validated just above
     arm_resources = []
-    for (origin, _, given, _), trial in zip(arms, trials[::len(seeds)]):  # trials go arm by arm, seeds inside
+    for (origin, _, given, _), trial in zip(arms, trials[:: len(seeds)]):  # trials go arm by arm, seeds inside
         own = resources if given is None else _resources(f"{origin}: resources", given, spec_resources, args)
         if own != resources:
             arm_resources.append({"arm": {k: trial[k] for k in swept}, "resources": own})
@@ -137,17 +155,29 @@ def build(spec: str, args: SweepArgs) -> Sweep:
     _check_choice(f"{path} mode", mode, ("min", "max"))
     return Sweep(
         name=args.name or _name(raw.get("name", path.stem), base) + ("_smoke" if args.smoke_test else ""),
-        spec_file=str(path), smoke=args.smoke_test, base=base, trials=trials, space=space, swept=swept,
-        metric=metric, mode=mode, search=search, scheduler=scheduler, resources=resources,
+        spec_file=str(path),
+        smoke=args.smoke_test,
+        base=base,
+        trials=trials,
+        space=space,
+        swept=swept,
+        metric=metric,
+        mode=mode,
+        search=search,
+        scheduler=scheduler,
+        resources=resources,
         checkpoint_every=_int_at_least(path, "checkpoint_every", raw.get("checkpoint_every", 1), 1),
         max_failures=_int_at_least(path, "max_failures", raw.get("max_failures", 2), -1),  # -1: retry forever
         gpu_s_per_epoch=float(raw.get("gpu_s_per_epoch", 0.0)),
-        tuned=bool(raw.get("tuned", False)), seeds=seeds, arm_resources=arm_resources,
+        tuned=bool(raw.get("tuned", False)),
+        seeds=seeds,
+        arm_resources=arm_resources,
         arm_names=[name for *_, name in arms for _ in seeds],
     )
 
 
 # -- pieces ------------------------------------------------------------------------------------
+
 
 def _validated(flat: dict[str, Any], layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Apply each layer over ``flat`` and validate; an error is prefixed with the layer it came from."""
@@ -162,8 +192,9 @@ def _validated(flat: dict[str, Any], layers: list[tuple[str, dict[str, Any]]]) -
     return cfg.to_flat()
 
 
-def _arms(path: Path, arms: dict[str, dict[str, Any]] | list[dict[str, Any]], grid: dict[str, list]
-          ) -> list[tuple[str, dict[str, Any], Any, str]]:
+def _arms(
+    path: Path, arms: dict[str, dict[str, Any]] | list[dict[str, Any]], grid: dict[str, list]
+) -> list[tuple[str, dict[str, Any], Any, str]]:
     """Explicit arms crossed with the grid's cartesian product: (where it came from, for error
     messages; its config keys; its own ``resources`` or None; its name).
 
@@ -171,10 +202,15 @@ def _arms(path: Path, arms: dict[str, dict[str, Any]] | list[dict[str, Any]], gr
     values (``shape=linear``), and an arm crossed with a grid by both (``pare, name=dna``). Arms given
     as a list are named by their values too."""
     named = arms if isinstance(arms, dict) else {_point_name(a): a for a in arms}
-    if (not all(isinstance(a, dict) for a in named.values()) or not isinstance(grid, dict)
-            or (isinstance(arms, list) and len(named) != len(arms))):
-        raise SpecError(f"{path}: arms must be a mapping of arm name: {{key: value}} (or a list of distinct mappings) "
-                        "and grid a mapping of key: [values]")
+    if (
+        not all(isinstance(a, dict) for a in named.values())
+        or not isinstance(grid, dict)
+        or (isinstance(arms, list) and len(named) != len(arms))
+    ):
+        raise SpecError(
+            f"{path}: arms must be a mapping of arm name: {{key: value}} (or a list of distinct mappings) "
+            "and grid a mapping of key: [values]"
+        )
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise SpecError(f"{path} grid.{key}: expected a non-empty list of values, got {values!r}")
@@ -184,14 +220,21 @@ def _arms(path: Path, arms: dict[str, dict[str, Any]] | list[dict[str, Any]], gr
             point = dict(zip(grid, combo))
             keys = {k: v for k, v in arm.items() if k != "resources"}
             name = ", ".join(n for n in (arm_name, _point_name(point)) if n) or "base"
-            out.append((f"{path} arms.{arm_name or '(base)'}" + (f" x grid {point}" if point else ""),
-                        {**keys, **point}, arm.get("resources"), name))
+            out.append(
+                (
+                    f"{path} arms.{arm_name or '(base)'}" + (f" x grid {point}" if point else ""),
+                    {**keys, **point},
+                    arm.get("resources"),
+                    name,
+                )
+            )
     return out
 
 
 def _point_name(keys: dict[str, Any]) -> str:
     """``selection=threshold, threshold=0.5``, ``task=dna``: config values as a name, each key shortened to
     its last part (``task.name`` to its group)."""
+
     def short(key: str) -> str:
         group, _, leaf = key.rpartition(".")
         return group if leaf == "name" and group else leaf
@@ -208,8 +251,10 @@ def _trials(base: dict[str, Any], arms, seeds: list[int], late) -> list[dict[str
     for i, trial in enumerate(trials):
         first = seen.setdefault(repr(sorted(trial.items())), i)
         if first != i:
-            raise SpecError(f"trials {first} and {i} have identical configs (seed {trial['seed']}): an arm repeats, "
-                            "or --set/--base overrides a key that the spec sweeps")
+            raise SpecError(
+                f"trials {first} and {i} have identical configs (seed {trial['seed']}): an arm repeats, "
+                "or --set/--base overrides a key that the spec sweeps"
+            )
     return trials
 
 

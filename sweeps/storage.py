@@ -55,11 +55,13 @@ def storage_problem(storage_path: str, node_hosts: set[str], mounts: str) -> str
     fstype = _fstype(storage_path, mounts)
     if fstype in NETWORK_FS or fstype.startswith("fuse."):
         return None
-    return (f"--storage-path {storage_path} is a local folder ({fstype or 'unknown'} filesystem) on this machine, but "
-            f"the Ray cluster has nodes on {len(node_hosts)} hosts ({', '.join(sorted(node_hosts))}): trials on other "
-            "nodes could not write checkpoints there. Use shared storage reachable from every node: "
-            "--storage-path s3://BUCKET/pare (or gs://...), or a folder on NFS/EFS mounted at the same path on "
-            "every node (see cluster.yaml).")
+    return (
+        f"--storage-path {storage_path} is a local folder ({fstype or 'unknown'} filesystem) on this machine, but "
+        f"the Ray cluster has nodes on {len(node_hosts)} hosts ({', '.join(sorted(node_hosts))}): trials on other "
+        "nodes could not write checkpoints there. Use shared storage reachable from every node: "
+        "--storage-path s3://BUCKET/pare (or gs://...), or a folder on NFS/EFS mounted at the same path on "
+        "every node (see cluster.yaml)."
+    )
 
 
 def _fstype(path: str, mounts: str) -> str:

@@ -25,7 +25,9 @@ from sweeps.storage import join, write_text
 DONE, FAILED = Trial.TERMINATED, Trial.ERROR
 
 
-def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], ending: dict[str, str] | None = None) -> str:
+def render(
+    name: str, metric: str, swept: list[str], trials: Sequence[Trial], ending: dict[str, str] | None = None
+) -> str:
     """The summary's Markdown for the current state of ``trials`` (arms in creation order).
 
     ``ending`` maps trial ids to the status they are entering: Tune calls the completion and error
@@ -45,30 +47,62 @@ def render(name: str, metric: str, swept: list[str], trials: Sequence[Trial], en
         done = [t for t in group if status(t) == DONE]
         failed = sum(status(t) == FAILED for t in group)
         inert = inert_keys(config_only(group[0].config))
-        rows.append([group[0].config.get(ARM_KEY) or "—",
-                     *("—" if k in inert else group[0].config.get(k) for k in swept), len(done),
-                     sum(getattr(t, "reused", False) for t in group), failed,
-                     len(group) - len(done) - failed,
-                     sum(t.num_failures for t in group),
-                     mean_std_of([t.last_result.get(metric) for t in done], 4, count=True),
-                     mean_std_of([t.last_result.get("test_error") for t in done], 4, count=True)])
-    headers = ["arm", *swept, "done", "reused", "failed", "pending", "crashes", f"{metric} (mean ± std)",
-               "test_error (mean ± std)"]
+        rows.append(
+            [
+                group[0].config.get(ARM_KEY) or "—",
+                *("—" if k in inert else group[0].config.get(k) for k in swept),
+                len(done),
+                sum(getattr(t, "reused", False) for t in group),
+                failed,
+                len(group) - len(done) - failed,
+                sum(t.num_failures for t in group),
+                mean_std_of([t.last_result.get(metric) for t in done], 4, count=True),
+                mean_std_of([t.last_result.get("test_error") for t in done], 4, count=True),
+            ]
+        )
+    headers = [
+        "arm",
+        *swept,
+        "done",
+        "reused",
+        "failed",
+        "pending",
+        "crashes",
+        f"{metric} (mean ± std)",
+        "test_error (mean ± std)",
+    ]
     counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}
     n_reused = sum(getattr(t, "reused", False) for t in trials)
-    text = [f"# Sweep `{name}`", "",
-            f"{len(trials)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
-            f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running; {n_reused} of the done reused "
-            "(finished earlier with the same key, not re-run). "
-            f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
-            f"(`test_error` appears when a trial ran its full budget).", "",
-            markdown_table(headers, rows)]
+    text = [
+        f"# Sweep `{name}`",
+        "",
+        f"{len(trials)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
+        f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running; {n_reused} of the done reused "
+        "(finished earlier with the same key, not re-run). "
+        f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
+        f"(`test_error` appears when a trial ran its full budget).",
+        "",
+        markdown_table(headers, rows),
+    ]
     failures = [t for t in trials if status(t) == FAILED]
     if failures:
-        text += ["", "## Failed trials", "",
-                 markdown_table(["trial", "seed", *swept, "error file"],
-                                [[t.trial_id, t.config.get("seed"), *(t.config.get(k) for k in swept),
-                                  f"`{join(t.path, 'error.txt')}`"] for t in failures])]
+        text += [
+            "",
+            "## Failed trials",
+            "",
+            markdown_table(
+                ["trial", "seed", *swept, "error file"],
+                [
+                    [
+                        t.trial_id,
+                        t.config.get("seed"),
+                        *(t.config.get(k) for k in swept),
+                        f"`{join(t.path, 'error.txt')}`",
+                    ]
+                    for t in failures
+                ],
+            ),
+        ]
     return "\n".join(text) + "\n"
 
 
@@ -91,12 +125,17 @@ class SummaryCallback(Callback):
         if trial is not None:
             finished = sum(endings.get(t.trial_id, t.status) in (DONE, FAILED) for t in trials)
             inert = inert_keys(config_only(trial.config))
-            arm = trial.config.get(ARM_KEY) or " ".join(f"{k}={trial.config.get(k)}" for k in self.swept if k not in inert)
+            arm = trial.config.get(ARM_KEY) or " ".join(
+                f"{k}={trial.config.get(k)}" for k in self.swept if k not in inert
+            )
             arm += f" seed={trial.config.get('seed')}"
             result = trial.last_result
-            print(f"[{finished}/{len(trials)}] {ending:10s} {trial.trial_id} {arm}: epoch {result.get('epoch', 0)}, "
-                  f"{self.metric}={result.get(self.metric, float('nan')):.4f}"
-                  + ("" if ending == DONE else f"  (error: {join(trial.path, 'error.txt')})"), flush=True)
+            print(
+                f"[{finished}/{len(trials)}] {ending:10s} {trial.trial_id} {arm}: epoch {result.get('epoch', 0)}, "
+                f"{self.metric}={result.get(self.metric, float('nan')):.4f}"
+                + ("" if ending == DONE else f"  (error: {join(trial.path, 'error.txt')})"),
+                flush=True,
+            )
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self.write(trials, trial, DONE)

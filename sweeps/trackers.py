@@ -29,7 +29,11 @@ from pare_core.config import inert_keys
 from sweeps import storage
 
 # tracker -> (module it needs, the project's extra that installs it)
-_PACKAGES = {"tensorboard": ("tensorboardX", "tensorboard"), "mlflow": ("mlflow", "mlflow"), "wandb": ("wandb", "wandb")}
+_PACKAGES = {
+    "tensorboard": ("tensorboardX", "tensorboard"),
+    "mlflow": ("mlflow", "mlflow"),
+    "wandb": ("wandb", "wandb"),
+}
 WANDB_PROJECT = "pare-sweeps"
 
 
@@ -44,8 +48,10 @@ def check(trackers: list[str], experiment: str) -> None:
         if importlib.util.find_spec(module) is None:
             raise TrackerError(f"--tracker {name} needs the {module} package: pip install -e '.[{extra}]'")
     if "mlflow" in trackers and "://" in experiment and not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise TrackerError(f"--tracker mlflow keeps its runs in a local database beside the results, but {experiment} "
-                           "is remote: set MLFLOW_TRACKING_URI (your MLflow server, or e.g. sqlite:///mlflow.db)")
+        raise TrackerError(
+            f"--tracker mlflow keeps its runs in a local database beside the results, but {experiment} "
+            "is remote: set MLFLOW_TRACKING_URI (your MLflow server, or e.g. sqlite:///mlflow.db)"
+        )
     if "wandb" in trackers:
         from ray.air.integrations.wandb import _set_api_key  # private: Ray's own credential check, Ray is pinned
 
@@ -71,14 +77,18 @@ def callbacks(trackers: list[str], experiment: str, name: str, swept: list[str])
     if "mlflow" in trackers:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-        out.append(MLflowLoggerCallback(tracking_uri=mlflow_uri(experiment), experiment_name=name,
-                                        tags={"sweep": name}))
+        out.append(
+            MLflowLoggerCallback(tracking_uri=mlflow_uri(experiment), experiment_name=name, tags={"sweep": name})
+        )
     if "wandb" in trackers:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
         local = {} if "://" in experiment else {"dir": experiment}  # else: each trial folder (synced by Tune)
-        out.append(WandbLoggerCallback(project=os.environ.get("WANDB_PROJECT", WANDB_PROJECT), group=name,
-                                       settings={"silent": True}, **local))  # no per-run banner and history in the log
+        out.append(
+            WandbLoggerCallback(
+                project=os.environ.get("WANDB_PROJECT", WANDB_PROJECT), group=name, settings={"silent": True}, **local
+            )
+        )  # no per-run banner and history in the log
     return out
 
 
@@ -91,8 +101,10 @@ def hints(trackers: list[str], experiment: str) -> list[str]:
         lines.append(f"MLflow: mlflow ui --backend-store-uri {mlflow_uri(experiment)}")
     if "wandb" in trackers:
         offline = os.environ.get("WANDB_MODE") == "offline"
-        lines.append(f"W&B: project {os.environ.get('WANDB_PROJECT', WANDB_PROJECT)}"
-                     + (f", offline: wandb sync {storage.join(experiment, 'wandb')}/offline-run-*" if offline else ""))
+        lines.append(
+            f"W&B: project {os.environ.get('WANDB_PROJECT', WANDB_PROJECT)}"
+            + (f", offline: wandb sync {storage.join(experiment, 'wandb')}/offline-run-*" if offline else "")
+        )
     return lines
 
 

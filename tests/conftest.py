@@ -18,5 +18,11 @@ import pytest  # noqa: E402
 def tiny_budget() -> dict:
     """The smallest real fit the tests run: 160 training samples, one epoch of two steps of 16, a 200-sample
     source set, one torch thread. Tests override what they need (``{**tiny_budget, "train.epochs": 3}``)."""
-    return {"task.n_train": 160, "train.batch_size": 16, "train.epochs": 1, "train.steps_per_epoch": 2,
-            "source.size": 200, "runtime.threads": 1}
+    return {
+        "task.n_train": 160,
+        "train.batch_size": 16,
+        "train.epochs": 1,
+        "train.steps_per_epoch": 2,
+        "source.size": 200,
+        "runtime.threads": 1,
+    }

@@ -23,14 +23,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 import ray
 import yaml
-
 from sweep_results import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +39,12 @@ OBJECT_STORE = 80 * 1024**2
 IDLE_MINUTES = 0.1  # cluster.yaml's 10 minutes, shortened so a test sees idle workers released
 # How often the autoscaler looks (Ray's test value), how long a silent node counts as alive, and no
 # autoscaler event lines in the sweep drivers' output.
-CLUSTER_ENV = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "AUTOSCALER_HEARTBEAT_TIMEOUT_S": "10",
-               "RAY_SCHEDULER_EVENTS": "0"}
+CLUSTER_ENV = {
+    "RAY_FAKE_CLUSTER": "1",
+    "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+    "AUTOSCALER_HEARTBEAT_TIMEOUT_S": "10",
+    "RAY_SCHEDULER_EVENTS": "0",
+}
 
 
 def autoscaling_config(cluster: dict[str, Any], gcs_address: str) -> dict[str, Any]:
@@ -53,23 +55,45 @@ def autoscaling_config(cluster: dict[str, Any], gcs_address: str) -> dict[str, A
     types = cluster["available_node_types"]
     head = types[cluster["head_node_type"]]
     workers = {
-        name: {"resources": {**t["resources"], "CPU": min(t["resources"]["CPU"], 1), "object_store_memory": OBJECT_STORE},
-               "node_config": {}, "min_workers": t.get("min_workers", 0),
-               "max_workers": min(t["max_workers"], MAX_WORKERS)}
-        for name, t in types.items() if name != cluster["head_node_type"]}
+        name: {
+            "resources": {**t["resources"], "CPU": min(t["resources"]["CPU"], 1), "object_store_memory": OBJECT_STORE},
+            "node_config": {},
+            "min_workers": t.get("min_workers", 0),
+            "max_workers": min(t["max_workers"], MAX_WORKERS),
+        }
+        for name, t in types.items()
+        if name != cluster["head_node_type"]
+    }
     return {
         "cluster_name": cluster["cluster_name"],
         "max_workers": min(cluster["max_workers"], MAX_WORKERS),
         "upscaling_speed": cluster["upscaling_speed"],
         "idle_timeout_minutes": IDLE_MINUTES,
-        "provider": {"type": "external", "module": PROVIDER, "gcs_address": gcs_address, "use_node_id_as_ip": True,
-                     "disable_node_updaters": True, "disable_launch_config_check": True},
-        "available_node_types": {FAKE_HEAD_TYPE: {"resources": head["resources"], "node_config": {}, "max_workers": 0},
-                                 **workers},
+        "provider": {
+            "type": "external",
+            "module": PROVIDER,
+            "gcs_address": gcs_address,
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
+        "available_node_types": {
+            FAKE_HEAD_TYPE: {"resources": head["resources"], "node_config": {}, "max_workers": 0},
+            **workers,
+        },
         "head_node_type": FAKE_HEAD_TYPE,
-        "auth": {}, "docker": {}, "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
-        "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [], "setup_commands": [],
-        "head_setup_commands": [], "worker_setup_commands": [], "head_start_ray_commands": [],
+        "auth": {},
+        "docker": {},
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
         "worker_start_ray_commands": [],
     }
 
@@ -88,12 +112,26 @@ class FakeCluster:
         (self.dir / "autoscaling.yaml").write_text(yaml.safe_dump(self.config))
         head = self.spec["available_node_types"][self.spec["head_node_type"]]["resources"]
         self.env = {**os.environ, **CLUSTER_ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-        started = subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
-                                  "--node-ip-address=127.0.0.1", f"--temp-dir={self.dir}",
-                                  f"--num-cpus={head.get('CPU', 0)}", f"--num-gpus={head.get('GPU', 0)}",
-                                  f"--object-store-memory={OBJECT_STORE}",
-                                  f"--autoscaling-config={self.dir / 'autoscaling.yaml'}", "--include-dashboard=false",
-                                  "--disable-usage-stats"], env=self.env, capture_output=True, text=True, timeout=120)
+        started = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ray"),
+                "start",
+                "--head",
+                f"--port={port}",
+                "--node-ip-address=127.0.0.1",
+                f"--temp-dir={self.dir}",
+                f"--num-cpus={head.get('CPU', 0)}",
+                f"--num-gpus={head.get('GPU', 0)}",
+                f"--object-store-memory={OBJECT_STORE}",
+                f"--autoscaling-config={self.dir / 'autoscaling.yaml'}",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if started.returncode:
             self.stop()
             raise RuntimeError(f"ray start --head failed: {started.stdout[-2000:]}{started.stderr[-2000:]}")
@@ -112,14 +150,21 @@ class FakeCluster:
     def sweep(self, *argv: str) -> subprocess.Popen:
         """Start a sweep driver on the cluster as ``ray up`` users do (``--address auto``, the address
         from ``RAY_ADDRESS`` as on a head node); in its own process group, so it can be killed whole."""
-        return subprocess.Popen([sys.executable, "-m", "sweeps", *argv, "--address", "auto"], cwd=ROOT,
-                                env={**self.env, "RAY_ADDRESS": self.address}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweeps", *argv, "--address", "auto"],
+            cwd=ROOT,
+            env={**self.env, "RAY_ADDRESS": self.address},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
     def kill_node(self, node_id: str) -> None:
         """Spot reclaim: the node's raylet and everything under it die at once (SIGKILL)."""
-        raylet = next(p for p in self._processes() if p.name() == "raylet"
-                      and any(node_id in arg for arg in p.cmdline()))
+        raylet = next(
+            p for p in self._processes() if p.name() == "raylet" and any(node_id in arg for arg in p.cmdline())
+        )
         for proc in [*raylet.children(recursive=True), raylet]:
             proc.send_signal(signal.SIGKILL)
 

@@ -14,8 +14,13 @@ from sweeps.identity import TRIAL_KEY, config_only
 # A small real sweep for scheduling and fault tests: plain fine-tuning (no source set to build),
 # 3 short epochs, a checkpoint every epoch so that a retry resumes where the crash happened.
 TINY = {
-    "base": {"method": "finetune", "task.name": "digits", "train.epochs": 3, "train.steps_per_epoch": 3,
-             "task.n_train": 120},
+    "base": {
+        "method": "finetune",
+        "task.name": "digits",
+        "train.epochs": 3,
+        "train.steps_per_epoch": 3,
+        "task.n_train": 120,
+    },
     "metric": "val_error",
     "mode": "min",
     "checkpoint_every": 1,
@@ -37,16 +42,28 @@ def read_trials(experiment: Path) -> list[dict[str, Any]]:
         result = params.parent / "result.json"
         text = result.read_text() if result.exists() else ""
         params_json = json.loads(params.read_text())
-        out.append({"dir": params.parent, "config": config_only(params_json), "key": params_json.get(TRIAL_KEY),
-                    "rows": [json.loads(line) for line in text.splitlines() if line.strip()]})
+        out.append(
+            {
+                "dir": params.parent,
+                "config": config_only(params_json),
+                "key": params_json.get(TRIAL_KEY),
+                "rows": [json.loads(line) for line in text.splitlines() if line.strip()],
+            }
+        )
     return out
 
 
 def running_with_checkpoint(experiment: Path, by_epoch: int = 3) -> dict[str, Any] | None:
     """A trial (as :func:`read_trials` gives it) that has saved a checkpoint and reported no epoch past
     ``by_epoch``: a victim whose node can be taken away while it still has epochs to run."""
-    return next((t for t in read_trials(experiment) if t["rows"] and t["rows"][-1]["epoch"] <= by_epoch
-                 and list(t["dir"].glob("checkpoint_*"))), None)
+    return next(
+        (
+            t
+            for t in read_trials(experiment)
+            if t["rows"] and t["rows"][-1]["epoch"] <= by_epoch and list(t["dir"].glob("checkpoint_*"))
+        ),
+        None,
+    )
 
 
 def summary_rows(text: str) -> list[dict[str, str]]:

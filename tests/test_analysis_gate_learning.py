@@ -13,11 +13,11 @@ import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
+from test_analysis_plots import assert_figure
+from test_analysis_stats import make_trials
 
 from analysis import figures, plots, stats
 from analysis.load import Results
-from test_analysis_plots import assert_figure
-from test_analysis_stats import make_trials
 
 EPOCHS = 5
 SEEDS = 3
@@ -38,14 +38,33 @@ def gate_values(selection: str | None, seed: int, epoch: int) -> dict[str, float
 @pytest.fixture(scope="module")
 def sweep() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     arms = [("finetune", None), ("pare", "topk"), ("pare", "random")]
-    rows = [{"method": method, "gate.selection": selection, "seed": seed, "val_error": 0.3, "test_error": 0.3,
-             "status": "error" if seed == SEEDS else "done"}
-            for method, selection in arms for seed in range(SEEDS + (selection == "random"))]
+    rows = [
+        {
+            "method": method,
+            "gate.selection": selection,
+            "seed": seed,
+            "val_error": 0.3,
+            "test_error": 0.3,
+            "status": "error" if seed == SEEDS else "done",
+        }
+        for method, selection in arms
+        for seed in range(SEEDS + (selection == "random"))
+    ]
     trials, keys = make_trials(rows)
-    curves = pd.DataFrame([{"trial_id": t["trial_id"], "epoch": epoch, "val_error": 0.3,
-                            **gate_values(t["config/gate.selection"] if t["config/method"] == "pare" else None,
-                                          t["config/seed"], epoch)}
-                           for _, t in trials.iterrows() for epoch in range(1, EPOCHS + 1)])
+    curves = pd.DataFrame(
+        [
+            {
+                "trial_id": t["trial_id"],
+                "epoch": epoch,
+                "val_error": 0.3,
+                **gate_values(
+                    t["config/gate.selection"] if t["config/method"] == "pare" else None, t["config/seed"], epoch
+                ),
+            }
+            for _, t in trials.iterrows()
+            for epoch in range(1, EPOCHS + 1)
+        ]
+    )
     return trials, curves, keys
 
 
@@ -61,7 +80,8 @@ def test_curve_stats_average_seeds_per_epoch_without_failed_trials_or_missing_va
     topk = [0.5, 0.51, 0.52]
     expected = stats.summarize(topk)
     assert last.loc[label(trials, "topk"), ["n", "mean", "ci_low", "ci_high"]].tolist() == pytest.approx(
-        [3, 0.51, expected["ci_low"], expected["ci_high"]])
+        [3, 0.51, expected["ci_low"], expected["ci_high"]]
+    )
     assert last.loc[label(trials, "random"), "mean"] == pytest.approx(0.022)  # the failed trial's 0.9 left out
     tau = stats.curve_stats(curves, trials, "gate_rank_tau")
     assert sorted(set(tau["epoch"])) == [2, 3, 4, 5]  # epoch 1 has no previous ranking: no row, no point
@@ -71,7 +91,8 @@ def test_flat_gate_gets_a_sentence_and_a_moving_one_does_not(sweep):
     trials, curves, _ = sweep
     assert figures.flat_gate_notes(curves, trials) == [
         f"For `{label(trials, 'random')}` the gate's scores are nearly flat: the mean gate_score_range at its "
-        "last epoch (5) is 0.022 over 3 seeds, below 0.05."]
+        "last epoch (5) is 0.022 over 3 seeds, below 0.05."
+    ]
     flagged = " ".join(figures.flat_gate_notes(curves, trials, threshold=0.6))
     assert label(trials, "topk") in flagged and "0.51 over 3 seeds, below 0.6" in flagged
     assert figures.flat_gate_notes(curves.drop(columns="gate_score_range"), trials) == []
@@ -107,8 +128,10 @@ def test_index_lists_the_figure_and_says_which_gate_stayed_flat(sweep, tmp_path)
 
 def test_no_gate_statistics_no_figure_and_no_note(sweep, tmp_path):
     trials, curves, keys = sweep
-    for without in (curves.drop(columns=list(plots.GATE_LEARNING)),  # results from before they were reported
-                    curves.assign(**dict.fromkeys(plots.GATE_LEARNING, math.nan))):  # no PaRe trial
+    for without in (
+        curves.drop(columns=list(plots.GATE_LEARNING)),  # results from before they were reported
+        curves.assign(**dict.fromkeys(plots.GATE_LEARNING, math.nan)),
+    ):  # no PaRe trial
         report = figures.Report(tmp_path)
         figures._gate_learning(results(trials, without, keys, tmp_path), report)
         assert report.figures == [] and report.skipped == []

@@ -11,10 +11,10 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from test_analysis_stats import make_trials
 
 from analysis import plots, stats, tuning
 from analysis.load import label_arms
-from test_analysis_stats import make_trials
 
 
 def assert_figure(paths: list[Path], data_colour: str = plots.OKABE_ITO[0], min_pixels: int = 50) -> np.ndarray:
@@ -43,14 +43,25 @@ def curriculum_sweep():
                 for epoch in range(1, epochs + 1):
                     progress = (epoch - 1) / 4
                     ratio = 0.64 * (1 - progress) if shape == "linear" else 0.32 * (1 + math.cos(math.pi * progress))
-                    curves.append({"trial_id": trial_id, "epoch": epoch, "val_error": final + 0.1 * (5 - epoch),
-                                   "ratio": ratio})
-                rows.append({"curriculum.shape": shape, "gate.selection": selection, "seed": seed,
-                             "status": "error" if failed else "done", "epochs": epochs, "planned_epochs": 5,
-                             "val_error": final + (0.3 if failed else 0), "test_error": math.nan if failed else final + 0.02})
+                    curves.append(
+                        {"trial_id": trial_id, "epoch": epoch, "val_error": final + 0.1 * (5 - epoch), "ratio": ratio}
+                    )
+                rows.append(
+                    {
+                        "curriculum.shape": shape,
+                        "gate.selection": selection,
+                        "seed": seed,
+                        "status": "error" if failed else "done",
+                        "epochs": epochs,
+                        "planned_epochs": 5,
+                        "val_error": final + (0.3 if failed else 0),
+                        "test_error": math.nan if failed else final + 0.02,
+                    }
+                )
     trials, keys = make_trials(rows)
-    trials["trial_id"] = [f"{r['config/curriculum.shape']}-{r['config/gate.selection']}-{r['config/seed']}"
-                          for _, r in trials.iterrows()]
+    trials["trial_id"] = [
+        f"{r['config/curriculum.shape']}-{r['config/gate.selection']}-{r['config/seed']}" for _, r in trials.iterrows()
+    ]
     return trials, pd.DataFrame(curves), keys
 
 
@@ -101,21 +112,34 @@ def test_tuning_figures(tmp_path):
     for i in range(12):
         lr, start, weight = 10 ** rng.uniform(-4, -1), rng.uniform(0.2, 0.8), [0.1, 0.3, 1.0][i % 3]
         status = "stopped" if i % 4 == 3 else "done"
-        rows.append({"train.lr": lr, "curriculum.start": start, "mix.weight": weight, "seed": 0, "status": status,
-                     "val_error": 0.1 + 0.1 * abs(math.log10(lr) + 2) + (0.3 if status == "stopped" else 0),
-                     "epochs": 2 if status == "stopped" else 6, "planned_epochs": 6})
+        rows.append(
+            {
+                "train.lr": lr,
+                "curriculum.start": start,
+                "mix.weight": weight,
+                "seed": 0,
+                "status": status,
+                "val_error": 0.1 + 0.1 * abs(math.log10(lr) + 2) + (0.3 if status == "stopped" else 0),
+                "epochs": 2 if status == "stopped" else 6,
+                "planned_epochs": 6,
+            }
+        )
     trials, keys = make_trials(rows)
     trials["trial_number"] = range(1, len(trials) + 1)
     study = tuning.build_study(trials, keys, "val_error")
     importances = tuning.importances(study)
     assert_figure(plots.optimisation_history(trials, "val_error", tmp_path))
     best_colour = matplotlib.colormaps["viridis_r"](0.0)  # the lowest error's line
-    assert_figure(plots.parallel_coordinates(trials, keys, "val_error", tmp_path,
-                                             tuning.log_scaled(study.trials[0].distributions)),
-                  matplotlib.colors.to_hex(best_colour))
+    assert_figure(
+        plots.parallel_coordinates(
+            trials, keys, "val_error", tmp_path, tuning.log_scaled(study.trials[0].distributions)
+        ),
+        matplotlib.colors.to_hex(best_colour),
+    )
     assert_figure(plots.param_importance(importances, 9, tmp_path))
-    assert_figure(plots.cost(trials.assign(trial=[f"#{n}" for n in trials["trial_number"]], time_s=90.0), tmp_path,
-                             by="trial"))
+    assert_figure(
+        plots.cost(trials.assign(trial=[f"#{n}" for n in trials["trial_number"]], time_s=90.0), tmp_path, by="trial")
+    )
 
 
 def test_time_unit_reads_naturally():

@@ -10,10 +10,10 @@ import math
 
 import pytest
 import scipy.stats
+from test_analysis_stats import gate_sweep
 
 from analysis import stats, tables
 from analysis.figures import underpowered_notes
-from test_analysis_stats import gate_sweep
 
 
 def paired_power(d_z: float, pairs: int, alpha: float = 0.05) -> float:
@@ -38,9 +38,13 @@ def test_seeds_needed_known_values_and_no_effect():
 
 def test_comparisons_report_the_seeds_their_effect_needs():
     # topk: a large, consistent gain over none; random: a tiny, noisy one
-    trials, keys = gate_sweep({"none": [0.30, 0.32, 0.34, 0.31, 0.33],
-                               "random": [0.305, 0.31, 0.345, 0.30, 0.335],
-                               "topk": [0.20, 0.23, 0.25, 0.21, 0.24]})
+    trials, keys = gate_sweep(
+        {
+            "none": [0.30, 0.32, 0.34, 0.31, 0.33],
+            "random": [0.305, 0.31, 0.345, 0.30, 0.335],
+            "topk": [0.20, 0.23, 0.25, 0.21, 0.24],
+        }
+    )
     compared = stats.compare_to_control(trials, keys, {"gate.selection": "none"}).set_index("arm")
     for arm in ("selection=random", "selection=topk"):
         assert compared.loc[arm, "seeds_needed"] == stats.seeds_needed(compared.loc[arm, "d_z"])

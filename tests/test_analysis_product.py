@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_analysis_sweep import assert_index_complete, figure_files
 
 from analysis import figures, load, stats
 from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
-from test_analysis_sweep import assert_index_complete, figure_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     storage = tmp_path_factory.mktemp("results")
-    proc = subprocess.run([sys.executable, "sweeps/ablate_gate.py", "--smoke-test", "--storage-path", str(storage)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "sweeps/ablate_gate.py", "--smoke-test", "--storage-path", str(storage)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (experiment,) = [p for p in storage.iterdir() if (p / "sweep.json").exists()]
     return Path(shutil.copytree(experiment, tmp_path_factory.mktemp("laptop") / experiment.name))
@@ -68,12 +73,23 @@ def test_arm_means_and_paired_test(smoke):
 
 def test_every_table_and_figure_including_the_gate_map(smoke, tmp_path):
     report = figures.build(smoke, tmp_path)
-    n_gate_arms = load.load(smoke).trials["config/gate.selection"].isin(figures.GATE_SELECTIONS).groupby(
-        load.load(smoke).trials["arm"]).any().sum()
+    n_gate_arms = (
+        load.load(smoke)
+        .trials["config/gate.selection"]
+        .isin(figures.GATE_SELECTIONS)
+        .groupby(load.load(smoke).trials["arm"])
+        .any()
+        .sum()
+    )
     expected = {"curves", "cost", "ablation_gate_selection"} | {f"gate_{i}" for i in range(n_gate_arms)}
     assert figure_files(tmp_path) == expected, dict(report.skipped)
     assert "gate figure" not in dict(report.skipped)
     assert_index_complete(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "analysis.table", str(smoke), "--format", "latex"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis.table", str(smoke), "--format", "latex"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and "\\toprule" in proc.stdout and "2/2 done" in proc.stdout

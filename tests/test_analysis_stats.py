@@ -15,12 +15,22 @@ from analysis.load import label_arms
 
 def make_trials(rows: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     """A per-trial frame as load() builds it: ``config/`` columns, status, metrics, arm labels."""
+
     def is_result(key: str) -> bool:
         return "error" in key or key in ("epochs", "planned_epochs", "optimizer_steps", "wall_s")
 
-    frame = pd.DataFrame([{"trial_id": f"t{i:02d}", "status": r.pop("status", "done"), "time_s": 60.0,
-                           **{f"config/{k}": v for k, v in r.items() if not is_result(k)},
-                           **{k: v for k, v in r.items() if is_result(k)}} for i, r in enumerate(rows)])
+    frame = pd.DataFrame(
+        [
+            {
+                "trial_id": f"t{i:02d}",
+                "status": r.pop("status", "done"),
+                "time_s": 60.0,
+                **{f"config/{k}": v for k, v in r.items() if not is_result(k)},
+                **{k: v for k, v in r.items() if is_result(k)},
+            }
+            for i, r in enumerate(rows)
+        ]
+    )
     return label_arms(frame)
 
 
@@ -101,18 +111,25 @@ def test_holm_adjustment_by_hand():
 def test_default_control_prefers_no_treatment_arms():
     trials, keys = gate_sweep({"random": [0.3, 0.3], "none": [0.3, 0.3], "topk": [0.3, 0.3]})
     assert stats.default_control(trials, keys) == {"gate.selection": "none"}
-    methods, mkeys = make_trials([{"method": m, "seed": s, "test_error": 0.1} for m in ("pare", "orca", "finetune")
-                                  for s in (0, 1)])
+    methods, mkeys = make_trials(
+        [{"method": m, "seed": s, "test_error": 0.1} for m in ("pare", "orca", "finetune") for s in (0, 1)]
+    )
     assert stats.default_control(methods, mkeys) == {"method": "finetune"}
     other, okeys = make_trials([{"train.lr": lr, "seed": 0, "test_error": 0.1} for lr in (0.01, 0.001)])
     assert stats.default_control(other, okeys) == {"train.lr": 0.001}  # no preferred arm: the first one
 
 
 def test_parse_control_matches_one_arm_or_explains():
-    trials, keys = make_trials([{"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
-                                for s, t in (("topk", 0.5), ("threshold", 0.3), ("threshold", 0.7))])
-    assert stats.parse_control("gate.selection=threshold,gate.threshold=0.30", trials, keys) == \
-        {"gate.selection": "threshold", "gate.threshold": 0.3}
+    trials, keys = make_trials(
+        [
+            {"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
+            for s, t in (("topk", 0.5), ("threshold", 0.3), ("threshold", 0.7))
+        ]
+    )
+    assert stats.parse_control("gate.selection=threshold,gate.threshold=0.30", trials, keys) == {
+        "gate.selection": "threshold",
+        "gate.threshold": 0.3,
+    }
     with pytest.raises(ValueError, match="matches 2 arms"):
         stats.parse_control("gate.selection=threshold", trials, keys)
     with pytest.raises(ValueError, match="train.lr is not a swept key; swept keys are gate.selection, gate.threshold"):
@@ -122,10 +139,19 @@ def test_parse_control_matches_one_arm_or_explains():
 def method_task_sweep() -> tuple[pd.DataFrame, list[str]]:
     """methods x aux x tasks, 4 seeds; pare is 0.02 better than finetune on digits, 0.05 worse on dna."""
     base = {"digits": [0.20, 0.25, 0.22, 0.24], "dna": [0.40, 0.31, 0.36, 0.33]}
-    shift = {("finetune", "none"): {"digits": 0.0, "dna": 0.0}, ("finetune", "lsg"): {"digits": 0.01, "dna": 0.01},
-             ("pare", "none"): {"digits": -0.02, "dna": 0.05}}
-    return make_trials([{"method": m, "aux": a, "task.name": t, "seed": s, "test_error": base[t][s] + d[t]}
-                        for (m, a), d in shift.items() for t in base for s in range(4)])
+    shift = {
+        ("finetune", "none"): {"digits": 0.0, "dna": 0.0},
+        ("finetune", "lsg"): {"digits": 0.01, "dna": 0.01},
+        ("pare", "none"): {"digits": -0.02, "dna": 0.05},
+    }
+    return make_trials(
+        [
+            {"method": m, "aux": a, "task.name": t, "seed": s, "test_error": base[t][s] + d[t]}
+            for (m, a), d in shift.items()
+            for t in base
+            for s in range(4)
+        ]
+    )
 
 
 def test_multi_task_sweep_compares_each_arm_with_its_own_tasks_control():
@@ -150,14 +176,28 @@ def test_control_naming_the_task_is_one_arm_for_all_tasks():
 
 
 def test_labels_leave_out_keys_without_effect_unless_arms_would_merge():
-    trials, keys = make_trials([{"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
-                                for s, t in (("topk", 0.5), ("threshold", 0.3), ("threshold", 0.7))])
-    assert set(trials["arm"]) == {"selection=topk", "selection=threshold, threshold=0.3",
-                                  "selection=threshold, threshold=0.7"}
-    same, keys = make_trials([{"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
-                              for s, t in (("topk", 0.3), ("topk", 0.7), ("threshold", 0.5))])
-    assert set(same["arm"]) == {"selection=topk, threshold=0.3", "selection=topk, threshold=0.7",  # else merged
-                                "selection=threshold, threshold=0.5"}
+    trials, keys = make_trials(
+        [
+            {"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
+            for s, t in (("topk", 0.5), ("threshold", 0.3), ("threshold", 0.7))
+        ]
+    )
+    assert set(trials["arm"]) == {
+        "selection=topk",
+        "selection=threshold, threshold=0.3",
+        "selection=threshold, threshold=0.7",
+    }
+    same, keys = make_trials(
+        [
+            {"gate.selection": s, "gate.threshold": t, "seed": 0, "test_error": 0.1}
+            for s, t in (("topk", 0.3), ("topk", 0.7), ("threshold", 0.5))
+        ]
+    )
+    assert set(same["arm"]) == {
+        "selection=topk, threshold=0.3",
+        "selection=topk, threshold=0.7",  # else merged
+        "selection=threshold, threshold=0.5",
+    }
 
 
 def test_constant_difference_has_no_test():

@@ -75,12 +75,27 @@ def fixture_trainable(config: dict) -> None:
             raise RuntimeError("fixture: transient failure")
         r = ratio(config.get("curriculum.shape", "linear"), epoch, epochs)
         val_error = final + 0.3 * (epochs - epoch) / epochs
-        metrics = {"epoch": epoch, "train_loss": 2 * val_error, "val_error": val_error, "val_accuracy": 1 - val_error,
-                   "ratio": r, "k": round(r * 8), "gate_mean": 0.5, "gate_selected_frac": r,
-                   "samples_per_s": 1000.0 if checkpoint is None else 2000.0, "epoch_s": 0.01}
+        metrics = {
+            "epoch": epoch,
+            "train_loss": 2 * val_error,
+            "val_error": val_error,
+            "val_accuracy": 1 - val_error,
+            "ratio": r,
+            "k": round(r * 8),
+            "gate_mean": 0.5,
+            "gate_selected_frac": r,
+            "samples_per_s": 1000.0 if checkpoint is None else 2000.0,
+            "epoch_s": 0.01,
+        }
         if epoch == epochs:
-            metrics.update({"test_error": final + 0.02, "test_accuracy": 0.98 - final,
-                            "baseline/majority": 0.9, "baseline/logreg": 0.3})
+            metrics.update(
+                {
+                    "test_error": final + 0.02,
+                    "test_accuracy": 0.98 - final,
+                    "baseline/majority": 0.9,
+                    "baseline/logreg": 0.3,
+                }
+            )
         if epoch % 2 and epoch != epochs:
             tune.report(metrics)
             continue
@@ -104,22 +119,39 @@ def run_sweeps(storage: Path) -> tuple[Path, Path]:
         base = {"method": "pare", "task.name": "digits", "train.epochs": EPOCHS, "runtime.threads": 1}
         grid = tune.Tuner(
             fixture_trainable,
-            param_space={**base, "gate.selection": tune.grid_search(list(SELECTION)),
-                         "curriculum.shape": tune.grid_search(list(SHAPE)), "seed": tune.grid_search([0, 1, 2])},
+            param_space={
+                **base,
+                "gate.selection": tune.grid_search(list(SELECTION)),
+                "curriculum.shape": tune.grid_search(list(SHAPE)),
+                "seed": tune.grid_search([0, 1, 2]),
+            },
             tune_config=tune.TuneConfig(metric="val_error", mode="min", reuse_actors=True),
-            run_config=tune.RunConfig(name="grid", storage_path=str(storage), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=1)))
+            run_config=tune.RunConfig(
+                name="grid", storage_path=str(storage), verbose=0, failure_config=tune.FailureConfig(max_failures=1)
+            ),
+        )
         grid.fit()
         search = ConcurrencyLimiter(OptunaSearch(seed=0), max_concurrent=2)
         tuning = tune.Tuner(
             fixture_trainable,
-            param_space={**base, "train.epochs": TUNE_EPOCHS, "seed": 0, "train.lr": tune.loguniform(1e-4, 1e-1),
-                         "curriculum.start": tune.uniform(0.2, 0.8), "mix.weight": tune.choice([0.1, 0.3, 1.0])},
-            tune_config=tune.TuneConfig(metric="val_error", mode="min", search_alg=search, num_samples=10,
-                                        reuse_actors=True,
-                                        scheduler=ASHAScheduler(time_attr="epoch", max_t=TUNE_EPOCHS, grace_period=1,
-                                                                reduction_factor=2)),
-            run_config=tune.RunConfig(name="tune", storage_path=str(storage), verbose=0))
+            param_space={
+                **base,
+                "train.epochs": TUNE_EPOCHS,
+                "seed": 0,
+                "train.lr": tune.loguniform(1e-4, 1e-1),
+                "curriculum.start": tune.uniform(0.2, 0.8),
+                "mix.weight": tune.choice([0.1, 0.3, 1.0]),
+            },
+            tune_config=tune.TuneConfig(
+                metric="val_error",
+                mode="min",
+                search_alg=search,
+                num_samples=10,
+                reuse_actors=True,
+                scheduler=ASHAScheduler(time_attr="epoch", max_t=TUNE_EPOCHS, grace_period=1, reduction_factor=2),
+            ),
+            run_config=tune.RunConfig(name="tune", storage_path=str(storage), verbose=0),
+        )
         tuning.fit()
     finally:
         ray.shutdown()
@@ -146,6 +178,7 @@ def tuning(sweeps) -> load.Results:
 
 # -- loading ----------------------------------------------------------------------------------------
 
+
 def test_one_row_per_trial_with_status_and_reported_values(grid):
     trials = grid.trials
     assert len(trials) == len(SELECTION) * len(SHAPE) * 3
@@ -158,7 +191,7 @@ def test_one_row_per_trial_with_status_and_reported_values(grid):
     assert row["epochs"] == 2 and row["retries"] == 2 and math.isnan(row["test_error"])
     assert row["error_message"] == "RuntimeError: fixture: this config always fails at epoch 3"
     for _, t in trials[trials["status"] == "done"].iterrows():
-        config = {k[len("config/"):]: v for k, v in t.items() if k.startswith("config/")}
+        config = {k[len("config/") :]: v for k, v in t.items() if k.startswith("config/")}
         assert t["val_error"] == pytest.approx(expected_final(config))
         assert t["test_error"] == pytest.approx(expected_final(config) + 0.02)  # only in result.json's last row
         assert t["best_val_error"] == pytest.approx(expected_final(config)) and t["best_epoch"] == EPOCHS
@@ -166,8 +199,12 @@ def test_one_row_per_trial_with_status_and_reported_values(grid):
 
 
 def test_trials_in_stable_config_order(grid):
-    keys = [tuple(r) for r in grid.trials[["config/curriculum.shape", "config/gate.selection", "config/seed"]]
-            .itertuples(index=False)]
+    keys = [
+        tuple(r)
+        for r in grid.trials[["config/curriculum.shape", "config/gate.selection", "config/seed"]].itertuples(
+            index=False
+        )
+    ]
     assert keys == sorted(keys)
     assert list(grid.trials["arm"].unique())[:2] == ["shape=cosine, selection=none", "shape=cosine, selection=random"]
     curve_order = list(dict.fromkeys(grid.curves["trial_id"]))
@@ -176,9 +213,11 @@ def test_trials_in_stable_config_order(grid):
 
 def test_retried_trial_is_done_and_its_curve_has_each_epoch_once(grid):
     trials = grid.trials
-    retried = trials[(trials["config/gate.selection"] == RETRIED["gate.selection"])
-                     & (trials["config/curriculum.shape"] == RETRIED["curriculum.shape"])
-                     & (trials["config/seed"] == RETRIED["seed"])].iloc[0]
+    retried = trials[
+        (trials["config/gate.selection"] == RETRIED["gate.selection"])
+        & (trials["config/curriculum.shape"] == RETRIED["curriculum.shape"])
+        & (trials["config/seed"] == RETRIED["seed"])
+    ].iloc[0]
     assert retried["status"] == "done" and retried["retries"] == 1 and retried["error_file"]
     rows = (grid.path / retried["trial_dir"] / "result.json").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3, 3, 4]  # epoch 3 ran twice: crash, resume from 2
@@ -212,8 +251,11 @@ def test_trial_that_never_started_is_listed_as_unfinished(sweeps, tmp_path):
     copy = Path(shutil.copytree(sweeps[0], tmp_path / "grid"))
     state_file = max(copy.glob("experiment_state-*.json"))
     state = json.loads(state_file.read_text())
-    index, trial = next((i, t) for i, t in enumerate(json.loads(d[0]) for d in state["trial_data"])
-                        if t["config"]["gate.selection"] == "none")
+    index, trial = next(
+        (i, t)
+        for i, t in enumerate(json.loads(d[0]) for d in state["trial_data"])
+        if t["config"]["gate.selection"] == "none"
+    )
     shutil.rmtree(copy / trial["relative_logdir"])
     trial.update(status="PENDING", relative_logdir=None)
     state["trial_data"][index][0] = json.dumps(trial)
@@ -228,10 +270,17 @@ def test_trial_that_never_started_is_listed_as_unfinished(sweeps, tmp_path):
 
 
 def test_loading_does_not_import_or_start_ray(sweeps):
-    code = ("import sys; from analysis.load import load; r = load(sys.argv[1]); "
-            "assert 'ray' not in sys.modules, 'ray imported'; print(len(r.trials))")
-    proc = subprocess.run([sys.executable, "-c", code, str(sweeps[0])], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+    code = (
+        "import sys; from analysis.load import load; r = load(sys.argv[1]); "
+        "assert 'ray' not in sys.modules, 'ray imported'; print(len(r.trials))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(sweeps[0])],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "18"
 
@@ -246,20 +295,26 @@ def test_asha_stopped_trials_in_a_tuning_sweep(tuning):
     done = trials[trials["status"] == "done"]
     assert (done["epochs"] == TUNE_EPOCHS).all()
     for _, t in done.iterrows():
-        assert t["val_error"] == pytest.approx(tuned_error({"train.lr": t["config/train.lr"],
-                                                            "curriculum.start": t["config/curriculum.start"]}))
+        assert t["val_error"] == pytest.approx(
+            tuned_error({"train.lr": t["config/train.lr"], "curriculum.start": t["config/curriculum.start"]})
+        )
     assert sorted(trials["trial_number"]) == list(range(1, len(trials) + 1))
 
 
 # -- statistics and tables on the real folder -------------------------------------------------------
 
+
 def test_arm_statistics_match_the_reported_values(grid):
     table = stats.arm_stats(grid.trials, grid.arm_keys).set_index("arm")
     for selection in SELECTION:
         for shape in SHAPE:
-            seeds = [s for s in range(3) if {"gate.selection": selection, "curriculum.shape": shape, "seed": s} != FAILS]
-            values = [expected_final({"gate.selection": selection, "curriculum.shape": shape, "seed": s}) + 0.02
-                      for s in seeds]
+            seeds = [
+                s for s in range(3) if {"gate.selection": selection, "curriculum.shape": shape, "seed": s} != FAILS
+            ]
+            values = [
+                expected_final({"gate.selection": selection, "curriculum.shape": shape, "seed": s}) + 0.02
+                for s in seeds
+            ]
             row = table.loc[f"shape={shape}, selection={selection}"]
             assert row["test_error_n"] == len(values) and row["n_failed"] == 3 - len(values)
             assert row["test_error_mean"] == pytest.approx(sum(values) / len(values))
@@ -283,23 +338,47 @@ def test_paired_test_against_the_default_control(grid):
 def test_table_cli_shows_the_failed_trial(sweeps):
     root = Path(__file__).resolve().parents[1]
     for fmt in ("md", "latex"):
-        proc = subprocess.run([sys.executable, "-m", "analysis.table", str(sweeps[0]), "--format", fmt,
-                               "--control", "gate.selection=random,curriculum.shape=linear"],
-                              capture_output=True, text=True, cwd=root, timeout=60)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "analysis.table",
+                str(sweeps[0]),
+                "--format",
+                fmt,
+                "--control",
+                "gate.selection=random,curriculum.shape=linear",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         failed_row = next(line for line in proc.stdout.splitlines() if "topk" in line and "cosine" in line)
         assert "2/3 done, 1/3 failed" in failed_row
         assert "Control arm: shape=linear, selection=random" in proc.stdout
-    csv = subprocess.run([sys.executable, "-m", "analysis.table", str(sweeps[0]), "--format", "csv"],
-                         capture_output=True, text=True, cwd=root, timeout=60).stdout
+    csv = subprocess.run(
+        [sys.executable, "-m", "analysis.table", str(sweeps[0]), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+    ).stdout
     frame = pd.read_csv(io.StringIO(csv)).set_index("arm")
     assert frame.loc["shape=cosine, selection=topk", "n_failed"] == 1
-    bad = subprocess.run([sys.executable, "-m", "analysis.table", str(sweeps[0]), "--control", "seed=1"],
-                         capture_output=True, text=True, cwd=root, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "analysis.table", str(sweeps[0]), "--control", "seed=1"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "seed is not a swept key" in bad.stderr
 
 
 # -- every figure -----------------------------------------------------------------------------------
+
 
 def figure_files(out: Path) -> set[str]:
     return {p.stem for p in out.glob("*.png")}
@@ -316,8 +395,13 @@ def assert_index_complete(out: Path) -> str:
 
 def test_figures_for_a_grid_sweep(sweeps, tmp_path):
     report = figures.build(sweeps[0], tmp_path)
-    assert figure_files(tmp_path) == {"curves", "ablation_curriculum_shape", "ablation_gate_selection",
-                                      "curriculum", "cost"}
+    assert figure_files(tmp_path) == {
+        "curves",
+        "ablation_curriculum_shape",
+        "ablation_gate_selection",
+        "curriculum",
+        "cost",
+    }
     skipped = dict(report.skipped)
     assert "tuning figures" in skipped and "gate figure" in skipped  # fixture checkpoints hold no real model
     index = assert_index_complete(tmp_path)

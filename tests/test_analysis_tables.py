@@ -7,19 +7,27 @@ import math
 
 import pandas as pd
 import pytest
+from test_analysis_stats import gate_sweep, make_trials, method_task_sweep
 
 from analysis import stats, tables
-from test_analysis_stats import gate_sweep, make_trials, method_task_sweep
 
 
 @pytest.fixture
 def sweep():
-    return gate_sweep({"none": [0.30, 0.32, 0.34, 0.31, 0.33], "random": [0.28, None, 0.27, None, 0.29],
-                       "topk": [0.21, 0.25, 0.22, 0.24, 0.23], "threshold": [None] * 5})
+    return gate_sweep(
+        {
+            "none": [0.30, 0.32, 0.34, 0.31, 0.33],
+            "random": [0.28, None, 0.27, None, 0.29],
+            "topk": [0.21, 0.25, 0.22, 0.24, 0.23],
+            "threshold": [None] * 5,
+        }
+    )
 
 
 def rows_by_arm(text: str) -> dict[str, str]:
-    return {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "---" not in line}
+    return {
+        line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "---" not in line
+    }
 
 
 def test_markdown_shows_every_arm_bolds_the_best_and_counts_failures(sweep):
@@ -61,7 +69,7 @@ def test_latex_is_booktabs_with_escaped_names_and_bold_best(sweep):
     lines = text.splitlines()
     assert [ln for ln in lines if not ln.startswith("%")][:2] == ["\\begin{tabular}{llrrrrrrrr}", "\\toprule"]
     assert lines[-2:] == ["\\bottomrule", "\\end{tabular}"]
-    body = lines[lines.index("\\midrule") + 1: lines.index("\\bottomrule")]
+    body = lines[lines.index("\\midrule") + 1 : lines.index("\\bottomrule")]
     header = lines[lines.index("\\toprule") + 1]
     assert "test\\_error (mean $\\pm$ std)" in header
     assert header.endswith("seeds for 80\\% power \\\\")  # escaped for LaTeX
@@ -78,16 +86,28 @@ def test_csv_holds_the_raw_numbers(sweep):
     assert frame.loc["selection=random", "n_failed"] == 2
     assert frame["test_error_mean"].to_dict() == pytest.approx(expected["test_error_mean"].to_dict(), nan_ok=True)
     assert frame.loc["selection=topk", "vs_control_p_ttest"] == pytest.approx(
-        scipy_p([0.21, 0.25, 0.22, 0.24, 0.23], [0.30, 0.32, 0.34, 0.31, 0.33]))
+        scipy_p([0.21, 0.25, 0.22, 0.24, 0.23], [0.30, 0.32, 0.34, 0.31, 0.33])
+    )
 
 
 def test_main_table_methods_by_tasks():
     rows = []
-    for method, task, values in (("finetune", "digits", [0.30, 0.34]), ("pare", "digits", [0.20, 0.24]),
-                                 ("finetune", "ecg", [0.50, 0.54]), ("pare", "ecg", [0.60, None])):
+    for method, task, values in (
+        ("finetune", "digits", [0.30, 0.34]),
+        ("pare", "digits", [0.20, 0.24]),
+        ("finetune", "ecg", [0.50, 0.54]),
+        ("pare", "ecg", [0.60, None]),
+    ):
         for seed, value in enumerate(values):
-            rows.append({"method": method, "task.name": task, "seed": seed, "test_error": value if value else math.nan,
-                         "status": "done" if value else "error"})
+            rows.append(
+                {
+                    "method": method,
+                    "task.name": task,
+                    "seed": seed,
+                    "test_error": value if value else math.nan,
+                    "status": "done" if value else "error",
+                }
+            )
     rows.append({"method": "orca", "task.name": "digits", "seed": 0, "test_error": 0.25})  # orca never ran on ecg
     trials, keys = make_trials(rows)
     table = tables.main_table(trials, keys, "task.name")
@@ -105,8 +125,10 @@ def test_main_table_methods_by_tasks():
 
 
 def test_trials_table_lists_completed_trials_best_first():
-    rows = [{"train.lr": lr, "seed": 0, "val_error": v, "status": s, "epochs": e, "planned_epochs": 6}
-            for lr, v, s, e in ((0.1, 0.5, "stopped", 1), (0.01, 0.2, "done", 6), (0.001, 0.3, "done", 6))]
+    rows = [
+        {"train.lr": lr, "seed": 0, "val_error": v, "status": s, "epochs": e, "planned_epochs": 6}
+        for lr, v, s, e in ((0.1, 0.5, "stopped", 1), (0.01, 0.2, "done", 6), (0.001, 0.3, "done", 6))
+    ]
     trials, keys = make_trials(rows)
     table = tables.trials_table(trials, keys, "val_error")
     assert [row[1] for row in table.rows] == ["0.01", "0.001", "0.1"]
@@ -118,10 +140,29 @@ def budget_sweep(**extra) -> tuple[pd.DataFrame, list[str]]:
     """A method comparison where ORCA and MoNA spend supervised steps before the task (2 seeds each);
     ORCA's failed third seed stopped early with a partial budget, which must not be averaged."""
     steps = {"finetune": 1000, "mona": 1600, "orca": 1400, "pare": 1000}
-    rows = [{"method": m, "seed": seed, "test_error": 0.3, "optimizer_steps": s, "wall_s": 600 + 60 * seed + s / 10,
-             **extra} for m, s in steps.items() for seed in range(2)]
-    rows.append({"method": "orca", "seed": 2, "status": "error", "test_error": math.nan, "optimizer_steps": 20,
-                 "wall_s": 5.0, **extra})
+    rows = [
+        {
+            "method": m,
+            "seed": seed,
+            "test_error": 0.3,
+            "optimizer_steps": s,
+            "wall_s": 600 + 60 * seed + s / 10,
+            **extra,
+        }
+        for m, s in steps.items()
+        for seed in range(2)
+    ]
+    rows.append(
+        {
+            "method": "orca",
+            "seed": 2,
+            "status": "error",
+            "test_error": math.nan,
+            "optimizer_steps": 20,
+            "wall_s": 5.0,
+            **extra,
+        }
+    )
     return make_trials(rows)
 
 
@@ -144,8 +185,13 @@ def test_method_comparison_shows_each_arms_mean_steps_and_wall_time():
 
 
 def test_no_budget_columns_without_a_method_comparison_or_the_metrics():
-    gate, gate_keys = make_trials([{"gate.selection": s, "seed": seed, "test_error": 0.3, "optimizer_steps": 1000,
-                                    "wall_s": 60.0} for s in ("topk", "random") for seed in range(2)])
+    gate, gate_keys = make_trials(
+        [
+            {"gate.selection": s, "seed": seed, "test_error": 0.3, "optimizer_steps": 1000, "wall_s": 60.0}
+            for s in ("topk", "random")
+            for seed in range(2)
+        ]
+    )
     methods, method_keys = method_task_sweep()  # results from before the budget was reported
     for trials, keys in ((gate, gate_keys), (methods, method_keys)):
         table = tables.arm_table(trials, keys)
@@ -154,13 +200,28 @@ def test_no_budget_columns_without_a_method_comparison_or_the_metrics():
 
 
 def test_main_table_shows_each_methods_budget_per_task():
-    rows = [{"method": m, "task.name": task, "seed": seed, "test_error": 0.3, "optimizer_steps": steps,
-             "wall_s": 30.0 + seed}
-            for m, per_task in (("finetune", {"digits": 100, "dna": 200}), ("orca", {"digits": 160, "dna": 260}))
-            for task, steps in per_task.items() for seed in range(2)]
+    rows = [
+        {
+            "method": m,
+            "task.name": task,
+            "seed": seed,
+            "test_error": 0.3,
+            "optimizer_steps": steps,
+            "wall_s": 30.0 + seed,
+        }
+        for m, per_task in (("finetune", {"digits": 100, "dna": 200}), ("orca", {"digits": 160, "dna": 260}))
+        for task, steps in per_task.items()
+        for seed in range(2)
+    ]
     trials, keys = make_trials(rows)
     table = tables.main_table(trials, keys, "task.name")
-    assert table.header == ["method", "digits", "dna", "optimizer steps (mean) per task", "wall time (mean, s) per task"]
+    assert table.header == [
+        "method",
+        "digits",
+        "dna",
+        "optimizer steps (mean) per task",
+        "wall time (mean, s) per task",
+    ]
     body = {row[0]: row[1:] for row in table.rows}
     assert body["finetune"][2:] == ["100 / 200", "30.5 / 30.5"] and body["orca"][2] == "160 / 260"
     assert any("digits / dna" in note and "pre-training" in note for note in table.notes)

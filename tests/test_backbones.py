@@ -54,8 +54,14 @@ def _sentence_vector(backbone, sentence):
 
 def _assert_ranks_related_sentences(backbone):
     """Real sentence-embedding weights, fed through ``forward``, put two guitar sentences close."""
-    guitar, guitar2, other = (_sentence_vector(backbone, s) for s in (
-        "A man is playing a guitar.", "Someone plays an acoustic guitar on stage.", "The stock market fell sharply today."))
+    guitar, guitar2, other = (
+        _sentence_vector(backbone, s)
+        for s in (
+            "A man is playing a guitar.",
+            "Someone plays an acoustic guitar on stage.",
+            "The stock market fell sharply today.",
+        )
+    )
     related = torch.cosine_similarity(guitar, guitar2, dim=0)
     unrelated = torch.cosine_similarity(guitar, other, dim=0)
     assert related > 0.5 and related > unrelated + 0.3
@@ -143,11 +149,20 @@ def _backbone(name, minilm, effnet, tiny):
     return {"minilm": minilm, "efficientnet_lite0": effnet, **tiny}[name]
 
 
-@pytest.mark.parametrize("name,grid", [
-    ("minilm", None), ("roberta_base", None), ("mpnet", None),
-    ("efficientnet_lite0", (2, 4)), ("efficientnet_lite0", (1, 8)), ("efficientnet_lite0", None),
-    ("swin_base", (2, 4)), ("swin_base", (1, 8)), ("swin_base", None),
-])
+@pytest.mark.parametrize(
+    "name,grid",
+    [
+        ("minilm", None),
+        ("roberta_base", None),
+        ("mpnet", None),
+        ("efficientnet_lite0", (2, 4)),
+        ("efficientnet_lite0", (1, 8)),
+        ("efficientnet_lite0", None),
+        ("swin_base", (2, 4)),
+        ("swin_base", (1, 8)),
+        ("swin_base", None),
+    ],
+)
 def test_forward_gives_one_feature_per_token(name, grid, minilm, effnet, tiny):
     backbone = _backbone(name, minilm, effnet, tiny)
     tokens = torch.randn(3, 8, backbone.token_dim)
@@ -173,7 +188,9 @@ def test_output_tokens_follow_their_input_tokens(name, grid, block, minilm, effn
     torch.manual_seed(0)
     tokens = torch.randn(1, *grid, backbone.token_dim) * std + mean
     changed = tokens.clone()
-    changed[0, :block, :block] += 3 * torch.randn(backbone.token_dim) * std  # a direction, not a shift LayerNorm removes
+    changed[0, :block, :block] += (
+        3 * torch.randn(backbone.token_dim) * std
+    )  # a direction, not a shift LayerNorm removes
     with torch.no_grad():
         delta = (backbone(changed.flatten(1, 2), grid) - backbone(tokens.flatten(1, 2), grid)).norm(dim=-1).view(*grid)
     assert delta[:block, :block].mean() > 3 * delta[-block:, -block:].mean()
@@ -285,7 +302,7 @@ def _install_fake_mpnet_wheels(site, model_dir):
     for i, wheel in enumerate(MPNET_WHEELS):
         part = f"{wheel.replace('-part-', '-part_')}/input/{MPNET_NAME}.zip.{i + 1:03d}"
         (site / part).parent.mkdir(parents=True)
-        (site / part).write_bytes(data[cut[i]:cut[i + 1]])
+        (site / part).write_bytes(data[cut[i] : cut[i + 1]])
         info = site / f"{wheel.replace('-', '_')}-0.0.1.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {wheel}\nVersion: 0.0.1\n")
@@ -325,8 +342,14 @@ def test_tiny_mpnet_fits_end_to_end(tiny_budget):
     """PaRe on a 1D task through a tiny MPNet: source sentences through its embedding layer, mixed
     tokens forward and backward through the body, one short epoch to a test error."""
     reports = []
-    flat = {**tiny_budget, "task.name": "dna", "source.size": 80, "method": "pare", "backbone.name": "mpnet",
-            "backbone.tiny": True}
+    flat = {
+        **tiny_budget,
+        "task.name": "dna",
+        "source.size": 80,
+        "method": "pare",
+        "backbone.name": "mpnet",
+        "backbone.tiny": True,
+    }
     final = fit(TrialConfig.from_flat(flat), lambda m, _ckpt: reports.append(dict(m)))
     assert [r["epoch"] for r in reports] == [1] and final == reports[0]
     assert 0 <= final["test_error"] <= 1 and final["train_loss"] > 0

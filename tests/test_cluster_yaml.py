@@ -40,11 +40,14 @@ def test_cluster_yaml_shape(cluster):
     assert "pip install" in setup and "scripts/setup_data.sh" in setup
 
 
-@pytest.mark.parametrize("where, typo", [
-    ((), "max_workerz"),
-    (("available_node_types", "gpu_a10g_spot"), "min_worker"),
-    (("docker",), "imag"),
-])
+@pytest.mark.parametrize(
+    "where, typo",
+    [
+        ((), "max_workerz"),
+        (("available_node_types", "gpu_a10g_spot"), "min_worker"),
+        (("docker",), "imag"),
+    ],
+)
 def test_misspelt_key_fails_schema(cluster, where, typo):
     bad = copy.deepcopy(cluster)
     node = bad

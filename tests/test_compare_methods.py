@@ -8,22 +8,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sweep_results import read_trials
+
 from sweeps.cli import SweepArgs
 from sweeps.spec import build
-from sweep_results import read_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
-    proc = subprocess.run([sys.executable, "sweeps/compare_methods.py", "--smoke-test", "--storage-path", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "sweeps/compare_methods.py", "--smoke-test", "--storage-path", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     sweep = build("compare_methods", SweepArgs(smoke_test=True))
     experiment = tmp_path / sweep.name
     trials = read_trials(experiment)
     assert len(trials) == sweep.n_trials >= 4
-    assert sorted(repr(sorted(t["config"].items())) for t in trials) == sorted(repr(sorted(t.items())) for t in sweep.trials)
+    assert sorted(repr(sorted(t["config"].items())) for t in trials) == sorted(
+        repr(sorted(t.items())) for t in sweep.trials
+    )
     tasks = {t["config"]["task.name"] for t in trials}
     methods = {t["config"]["method"] for t in trials}
     assert tasks == {"digits", "dna"} and methods == {"scratch", "finetune", "orca", "mona", "pare"}

@@ -79,4 +79,5 @@ def test_inert_keys_are_those_the_run_ignores():
     assert {"gate.noise", "gate.warm_frac", "gate.pairing", "gate.replace_after"} <= random
     assert not {"curriculum.shape", "mix.weight"} & random
     assert "curriculum.levels" in inert_keys(flat) and "curriculum.levels" not in inert_keys(
-        {**flat, "curriculum.shape": "step"})
+        {**flat, "curriculum.shape": "step"}
+    )

@@ -62,8 +62,12 @@ def test_flux_through_the_boundary_balances_the_source():
     def harmonic(p, q):
         return 2 * p * q / (p + q)
 
-    outflow = (harmonic(a[1:-1, 1], a[1:-1, 0]) * u[1:-1, 1]).sum() + (harmonic(a[1:-1, -2], a[1:-1, -1]) * u[1:-1, -2]).sum() \
-        + (harmonic(a[1, 1:-1], a[0, 1:-1]) * u[1, 1:-1]).sum() + (harmonic(a[-2, 1:-1], a[-1, 1:-1]) * u[-2, 1:-1]).sum()
+    outflow = (
+        (harmonic(a[1:-1, 1], a[1:-1, 0]) * u[1:-1, 1]).sum()
+        + (harmonic(a[1:-1, -2], a[1:-1, -1]) * u[1:-1, -2]).sum()
+        + (harmonic(a[1, 1:-1], a[0, 1:-1]) * u[1, 1:-1]).sum()
+        + (harmonic(a[-2, 1:-1], a[-1, 1:-1]) * u[-2, 1:-1]).sum()
+    )
     assert outflow == pytest.approx((s - 2) ** 2 * h**2, rel=1e-10)  # flux (a du/dn) h summed; source 1 * area
     assert (u[1:-1, 1:-1] > 0).all()  # maximum principle: positive source, zero boundary
 

@@ -86,7 +86,9 @@ def test_random_ignores_scores():
     assert abs(random_mean) < 0.25 < target[topk.target.bool()].mean()
     g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
     flipped = select(-target, -source, 3, _gate(selection="random"), warm=False, generator=g2)
-    assert torch.equal(select(target, source, 3, _gate(selection="random"), warm=False, generator=g1).target, flipped.target)
+    assert torch.equal(
+        select(target, source, 3, _gate(selection="random"), warm=False, generator=g1).target, flipped.target
+    )
 
 
 def test_noise_on_scores_makes_the_warm_pick_near_random():
@@ -106,8 +108,14 @@ def test_keep_form_gives_the_target_mask_gradient_only_through_kept_tokens():
     grads = {}
     for form in ("keep", "blend"):
         logits = torch.randn(3, 6, requires_grad=True)
-        sel = select(logits, torch.randn(3, 7), 2, _gate(straight_through=form), warm=True,
-                     generator=torch.Generator().manual_seed(0))
+        sel = select(
+            logits,
+            torch.randn(3, 7),
+            2,
+            _gate(straight_through=form),
+            warm=True,
+            generator=torch.Generator().manual_seed(0),
+        )
         assert set(sel.target.detach().unique().tolist()) <= {0.0, 1.0}
         sel.target.retain_grad()
         mix_tokens(target_tokens, source_tokens, sel, form).tokens.pow(2).sum().backward()
@@ -124,8 +132,14 @@ def test_straight_through_reaches_the_gate():
     target, source = torch.randn(3, 6, 8), torch.randn(3, 7, 8)
     for form in ("keep", "blend"):
         gate.zero_grad()
-        sel = select(gate(target), gate(source), 2, _gate(straight_through=form), warm=True,
-                     generator=torch.Generator().manual_seed(0))
+        sel = select(
+            gate(target),
+            gate(source),
+            2,
+            _gate(straight_through=form),
+            warm=True,
+            generator=torch.Generator().manual_seed(0),
+        )
         mix_tokens(target, source, sel, form).tokens.pow(2).sum().backward()
         assert gate.proj.weight.grad is not None and gate.proj.weight.grad.abs().sum() > 0
 

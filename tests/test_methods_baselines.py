@@ -34,6 +34,7 @@ def first_report(tiny_budget):
 
 # -- pieces with known answers ------------------------------------------------------------------
 
+
 def test_otdd_of_single_class_sets_adds_the_label_distance():
     # one class on each side: every pair pays W2^2(source, target) = 1 on top of its own squared distance,
     # and the exact plan (0->1, 2->3) costs 1 more: OTDD = 2
@@ -117,10 +118,12 @@ def test_alignment_defaults_follow_the_official_code():
 
 # -- the stages on real data, each method end to end on two tasks of different modalities ----------
 
+
 @pytest.mark.parametrize("task,objective", [("digits", "otdd"), ("dna", "mmd"), ("dna", "l2")])
 def test_orca_alignment_lowers_the_distance_then_fine_tunes(task, objective, first_report):
-    report, final = first_report({"method": "orca", "task.name": task, "align.objective": objective,
-                                  "align.epochs": 10, "align.lr": 3e-3})
+    report, final = first_report(
+        {"method": "orca", "task.name": task, "align.objective": objective, "align.epochs": 10, "align.lr": 3e-3}
+    )
     before, after = report["align/before"], report["align/after"]
     assert 0 < after < 0.9 * before, (before, after)
     assert 0 <= final["test_error"] <= 1

@@ -13,8 +13,18 @@ from pare_core.tasks.base import TaskSpec
 
 
 def spec(kind: str, metric: str, n_outputs: int = 3, loss: str = "ce") -> TaskSpec:
-    return TaskSpec(name="t", modality="test", kind=kind, layout="1d", input_shape=(1, 4), n_outputs=n_outputs,
-                    loss=loss, metric=metric, stands_in_for="-", default_tokens=1)
+    return TaskSpec(
+        name="t",
+        modality="test",
+        kind=kind,
+        layout="1d",
+        input_shape=(1, 4),
+        n_outputs=n_outputs,
+        loss=loss,
+        metric=metric,
+        stands_in_for="-",
+        default_tokens=1,
+    )
 
 
 def test_accuracy_is_the_fraction_of_argmax_hits():
@@ -99,7 +109,9 @@ def test_relative_l2_and_nrmse_by_hand():
     nrmse = (1 / 5 + 1 + 1 / 2 + 0) / 4
     s = spec("dense", "rel_l2", 2, "rel_l2")
     assert evaluate(s, outputs, targets) == pytest.approx({"error": rel, "rel_l2": rel})
-    assert evaluate(spec("dense", "nrmse", 2, "mse"), outputs, targets) == pytest.approx({"error": nrmse, "nrmse": nrmse})
+    assert evaluate(spec("dense", "nrmse", 2, "mse"), outputs, targets) == pytest.approx(
+        {"error": nrmse, "nrmse": nrmse}
+    )
     with pytest.raises(ValueError, match="all zeros"):
         evaluate(s, outputs, torch.zeros_like(targets))
 
@@ -107,7 +119,9 @@ def test_relative_l2_and_nrmse_by_hand():
 def test_losses_match_torch_and_hand_computation():
     torch.manual_seed(0)
     logits, ids = torch.randn(6, 3), torch.randint(0, 3, (6,))
-    assert loss_fn(spec("classification", "accuracy"))(logits, ids).item() == pytest.approx(F.cross_entropy(logits, ids).item())
+    assert loss_fn(spec("classification", "accuracy"))(logits, ids).item() == pytest.approx(
+        F.cross_entropy(logits, ids).item()
+    )
     masks = (torch.rand(6, 3) < 0.5).float()
     bce = loss_fn(spec("multilabel", "auroc", loss="bce"))(logits, masks).item()
     by_hand = -(masks * torch.log(torch.sigmoid(logits)) + (1 - masks) * torch.log(1 - torch.sigmoid(logits))).mean()

@@ -11,8 +11,14 @@ from pare_core.train import Run, fit
 @pytest.fixture
 def tiny(tiny_budget) -> dict:
     """Three PaRe epochs of four steps: the warm phase and two hard-top-k epochs."""
-    return {**tiny_budget, "train.epochs": 3, "train.steps_per_epoch": 4, "source.size": 64, "runtime.threads": 2,
-            "method": "pare"}
+    return {
+        **tiny_budget,
+        "train.epochs": 3,
+        "train.steps_per_epoch": 4,
+        "source.size": 64,
+        "runtime.threads": 2,
+        "method": "pare",
+    }
 
 
 @pytest.fixture
@@ -40,7 +46,9 @@ def test_nothing_replaced_is_the_objective_without_replacement(curve):
 
 def test_arms_with_one_seed_see_the_same_batches_all_run(curve):
     """Method draws (source picks, Gumbel noise, random positions) come from their own stream."""
-    hashes = {sel: [r["batch_order_hash"] for r in curve({"gate.selection": sel})] for sel in ("random", "topk", "none")}
+    hashes = {
+        sel: [r["batch_order_hash"] for r in curve({"gate.selection": sel})] for sel in ("random", "topk", "none")
+    }
     assert hashes["random"] == hashes["topk"] == hashes["none"]
     assert len(set(hashes["topk"])) == len(hashes["topk"])  # a new order every epoch
     other_seed = [r["batch_order_hash"] for r in curve({"gate.selection": "topk", "seed": 1})]
@@ -76,6 +84,8 @@ def test_batchnorm_bodies_keep_mixed_samples_out_of_the_clean_statistics(tiny):
 
 def test_stage_steps_are_charged_to_the_budget(tiny):
     reports = []
-    fit(TrialConfig.from_flat({**tiny, "method": "orca", "align.epochs": 2, "train.epochs": 1}),
-        lambda m, _ckpt: reports.append(dict(m)))
+    fit(
+        TrialConfig.from_flat({**tiny, "method": "orca", "align.epochs": 2, "train.epochs": 1}),
+        lambda m, _ckpt: reports.append(dict(m)),
+    )
     assert reports[-1]["optimizer_steps"] == 2 + 4 and reports[-1]["wall_s"] > 0

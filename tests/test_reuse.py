@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sweep_results import read_trials, write_spec
 
 from analysis import provenance, tables
 from analysis.load import load
 from pare_core.config import TrialConfig
 from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, trial_key
 from sweeps.reuse import LaunchLock, LaunchLocked, finished_trials
-from sweep_results import read_trials, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,17 +91,33 @@ def test_one_launch_at_a_time_per_folder(tmp_path):
 
 
 def _launch(spec: Path, storage: Path, *flags: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(storage), *flags],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(storage), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
 
 @pytest.mark.slow
 def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp_path):
-    spec = write_spec(tmp_path / "gate.yaml", name="reuse", base={
-        "method": "pare", "task.name": "digits", "train.epochs": 1, "train.steps_per_epoch": 2, "task.n_train": 120,
-        "source.size": 64}, arms=[{"gate.selection": "random"}, {"gate.selection": "threshold"}], seeds=[0])
+    spec = write_spec(
+        tmp_path / "gate.yaml",
+        name="reuse",
+        base={
+            "method": "pare",
+            "task.name": "digits",
+            "train.epochs": 1,
+            "train.steps_per_epoch": 2,
+            "task.n_train": 120,
+            "source.size": 64,
+        },
+        arms=[{"gate.selection": "random"}, {"gate.selection": "threshold"}],
+        seeds=[0],
+    )
     storage = tmp_path / "store"
     first = _launch(spec, storage)
     assert "(0 reused, 2 to run)" in first
@@ -114,13 +130,18 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     launched = [t for t in trials if t["dir"].name not in before]
     assert len(launched) == 3 and len(trials) == 5  # the folder grows: one Tune run more, three trials
     assert {(t["config"]["gate.selection"], t["config"]["seed"]) for t in launched} == {
-        ("threshold", 0), ("random", 1), ("threshold", 1)}
+        ("threshold", 0),
+        ("random", 1),
+        ("threshold", 1),
+    }
     summary = (experiment / "summary.md").read_text()
     assert "4 trials: 4 done, 0 failed, 0 pending or running; 1 of the done reused" in summary
     sweep = json.loads((experiment / "sweep.json").read_text())
     launched_code = {t["dir"].name: json.loads((t["dir"] / "params.json").read_text())[CODE_KEY] for t in trials}
     prov = sweep["provenance"]
-    assert len(sweep["reused"]) == 1 and len(prov["commit"]) == 40 and prov["code_version"].startswith(prov["commit"][:12])
+    assert (
+        len(sweep["reused"]) == 1 and len(prov["commit"]) == 40 and prov["code_version"].startswith(prov["commit"][:12])
+    )
     assert {launched_code[t["dir"].name] for t in launched} == {prov["code_version"]}
     assert set(sweep["provenance"]["packages"]) >= {"torch", "ray", "transformers", "timm", "optuna", "numpy"}
     assert sweep["provenance"]["spec_sha256"] and "--seeds 0-1" in sweep["provenance"]["command"]
@@ -134,7 +155,8 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     assert prov["code_version"] in footer and "5 trials (1 reused)" in footer
     assert results.trials[CODE_KEY].nunique() == 1 and provenance.warning(results.trials) is None
     # --no-reuse runs everything again, in a new folder.
-    assert "(0 reused, 4 to run)" in _launch(spec, storage, "--seeds", "0-1", "--set", "gate.threshold=0.7",
-                                             "--no-reuse", "--name", "again")
+    assert "(0 reused, 4 to run)" in _launch(
+        spec, storage, "--seeds", "0-1", "--set", "gate.threshold=0.7", "--no-reuse", "--name", "again"
+    )
     both = load(experiment, storage / "again")
     assert len(both.trials) == 9 and both.paths == [experiment, storage / "again"]

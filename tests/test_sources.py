@@ -8,8 +8,7 @@ import torch
 
 from pare_core.backbones import build_backbone
 from pare_core.config import BackboneConfig, SourceConfig
-from pare_core.corpora import (PHOTOS, TEXT_PACKAGES, natural_crops, package_sentences, prose_sentences,
-                               text_corpus)
+from pare_core.corpora import PHOTOS, TEXT_PACKAGES, natural_crops, package_sentences, prose_sentences, text_corpus
 from pare_core.sources import load_source
 
 

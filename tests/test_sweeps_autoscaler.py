@@ -15,9 +15,9 @@ import time
 
 import pytest
 import ray
-
 from fake_cluster import MAX_WORKERS, FakeCluster
 from sweep_results import TINY, read_trials, running_with_checkpoint, wait_for, write_spec
+
 from sweeps.cli import SweepArgs
 from sweeps.spec import build
 
@@ -57,8 +57,7 @@ def test_workers_join_as_trials_ask_for_gpus_and_leave_when_idle(idle, tmp_path)
     workers: set[str] = set()
     try:
         while driver.poll() is None and time.monotonic() - start < 480:
-            if pending_at is None and any(pg["state"] == "PENDING"
-                                          for pg in ray.util.placement_group_table().values()):
+            if pending_at is None and any(pg["state"] == "PENDING" for pg in ray.util.placement_group_table().values()):
                 pending_at = time.monotonic()
             nodes = idle.gpu_nodes()
             if nodes and joined_at is None:
@@ -78,22 +77,30 @@ def test_workers_join_as_trials_ask_for_gpus_and_leave_when_idle(idle, tmp_path)
     assert {row["node_id"] for t in trials for row in t["rows"]} <= workers  # trials ran on launched workers only
     idle_from = time.monotonic()
     idle.wait_idle(120)
-    print(f"\nfake cluster: first pending trial -> first GPU worker joined {joined_at - pending_at:.1f} s; "
-          f"gate smoke sweep ({sweep.n_trials} trials, {len(workers)} workers) {wall:.0f} s wall; "
-          f"idle workers released {time.monotonic() - idle_from:.0f} s after the sweep")
+    print(
+        f"\nfake cluster: first pending trial -> first GPU worker joined {joined_at - pending_at:.1f} s; "
+        f"gate smoke sweep ({sweep.n_trials} trials, {len(workers)} workers) {wall:.0f} s wall; "
+        f"idle workers released {time.monotonic() - idle_from:.0f} s after the sweep"
+    )
 
 
 def test_spot_reclaim_mid_sweep_resumes_on_a_replacement_node(idle, tmp_path):
     # Two trials sharing one GPU worker (half a GPU and half a CPU each): the reclaim takes both, so both
     # can only finish on a worker the autoscaler launches to replace it.
-    spec = write_spec(tmp_path / "reclaim.yaml", arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3}], seeds=[0],
-                      base={**TINY["base"], "train.epochs": 6})
+    spec = write_spec(
+        tmp_path / "reclaim.yaml",
+        arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3}],
+        seeds=[0],
+        base={**TINY["base"], "train.epochs": 6},
+    )
     experiment = tmp_path / "res" / "reclaim"
-    driver = idle.sweep(str(spec), "--gpus-per-trial", "0.5", "--cpus-per-trial", "0.5",
-                        "--storage-path", str(tmp_path / "res"))
+    driver = idle.sweep(
+        str(spec), "--gpus-per-trial", "0.5", "--cpus-per-trial", "0.5", "--storage-path", str(tmp_path / "res")
+    )
     try:
-        victim = wait_for(lambda: running_with_checkpoint(experiment, by_epoch=2), 300,
-                          "a running trial with a checkpoint")
+        victim = wait_for(
+            lambda: running_with_checkpoint(experiment, by_epoch=2), 300, "a running trial with a checkpoint"
+        )
         reclaimed = victim["rows"][-1]["node_id"]
         assert set(idle.gpu_nodes()) == {reclaimed}  # one worker holds both trials
         idle.kill_node(reclaimed)
@@ -115,8 +122,11 @@ def test_a_big_grid_shows_the_autoscaler_its_whole_demand(idle, tmp_path):
     spec = write_spec(tmp_path / "big.yaml", arms=[{}], seeds=list(range(GRID_PENDING_CAP + 10)))
     driver = idle.sweep(str(spec), "--gpus-per-trial", "1", "--storage-path", str(tmp_path))
     try:
-        demand = wait_for(lambda: idle.pending_demand() > GRID_PENDING_CAP and idle.pending_demand(), 240,
-                          f"the autoscaler to report more than {GRID_PENDING_CAP} pending trials")
+        demand = wait_for(
+            lambda: idle.pending_demand() > GRID_PENDING_CAP and idle.pending_demand(),
+            240,
+            f"the autoscaler to report more than {GRID_PENDING_CAP} pending trials",
+        )
     finally:
         stop(driver)  # enough seen: the trials need not run
     assert GRID_PENDING_CAP < demand <= GRID_PENDING_CAP + 10

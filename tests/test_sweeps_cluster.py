@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from ray.cluster_utils import Cluster
-
 from sweep_results import TINY, interval, overlap, read_trials, running_with_checkpoint, wait_for, write_spec
+
 from sweeps.cli import main
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,9 @@ NODE = {"num_gpus": 1, "object_store_memory": 80 * 1024**2}
 
 @pytest.fixture
 def cluster():
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0,
-                                                      "object_store_memory": 80 * 1024**2})
+    c = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0, "object_store_memory": 80 * 1024**2}
+    )
     yield c
     c.shutdown()
 
@@ -49,8 +50,19 @@ def by_node(trials) -> dict[str, list[tuple[float, float]]]:
 def test_trials_spread_over_all_gpu_nodes(cluster, tmp_path):
     workers = add_workers(cluster, 3, cpus=1)
     spec = write_spec(tmp_path / "spread.yaml", grid={"train.lr": [1e-3, 2e-3, 3e-3]}, seeds=[0])
-    rc = main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res"),
-                               "--gpus-per-trial", "1", "--cpus-per-trial", "1"])
+    rc = main(
+        str(spec),
+        argv=[
+            "--address",
+            cluster.address,
+            "--storage-path",
+            str(tmp_path / "res"),
+            "--gpus-per-trial",
+            "1",
+            "--cpus-per-trial",
+            "1",
+        ],
+    )
     assert rc == 0
     trials = read_trials(tmp_path / "res" / "spread")
     assert len(trials) == 3 and all(t["rows"][-1]["epoch"] == 3 for t in trials)
@@ -62,8 +74,19 @@ def test_trials_spread_over_all_gpu_nodes(cluster, tmp_path):
 def test_half_gpu_trials_share_a_node(cluster, tmp_path):
     workers = add_workers(cluster, 2, cpus=2)
     spec = write_spec(tmp_path / "half.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1])
-    rc = main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res"),
-                               "--gpus-per-trial", "0.5", "--cpus-per-trial", "1"])
+    rc = main(
+        str(spec),
+        argv=[
+            "--address",
+            cluster.address,
+            "--storage-path",
+            str(tmp_path / "res"),
+            "--gpus-per-trial",
+            "0.5",
+            "--cpus-per-trial",
+            "1",
+        ],
+    )
     assert rc == 0
     nodes = by_node(read_trials(tmp_path / "res" / "half"))
     assert set(nodes) == workers and all(len(spans) == 2 for spans in nodes.values())
@@ -73,8 +96,11 @@ def test_half_gpu_trials_share_a_node(cluster, tmp_path):
 
 def test_each_arm_gets_its_own_resources(cluster, tmp_path):
     add_workers(cluster, 1, cpus=2)
-    spec = write_spec(tmp_path / "arms.yaml", seeds=[0, 1], arms=[{"train.lr": 1e-3, "resources": {"gpu": 1}},
-                                                               {"train.lr": 2e-3, "resources": {"gpu": 0.5}}])
+    spec = write_spec(
+        tmp_path / "arms.yaml",
+        seeds=[0, 1],
+        arms=[{"train.lr": 1e-3, "resources": {"gpu": 1}}, {"train.lr": 2e-3, "resources": {"gpu": 0.5}}],
+    )
     assert main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res")]) == 0
     trials = read_trials(tmp_path / "res" / "arms")
     whole, half = ([interval(t["rows"]) for t in trials if t["config"]["train.lr"] == lr] for lr in (1e-3, 2e-3))
@@ -86,12 +112,28 @@ def test_each_arm_gets_its_own_resources(cluster, tmp_path):
 
 def test_worker_node_removed_mid_sweep_loses_no_trial(cluster, tmp_path):
     add_workers(cluster, 2, cpus=1)
-    spec = write_spec(tmp_path / "lose.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1],
-                      base={**TINY["base"], "train.epochs": 6})
+    spec = write_spec(
+        tmp_path / "lose.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1], base={**TINY["base"], "train.epochs": 6}
+    )
     experiment = tmp_path / "res" / "lose"
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps", str(spec), "--address", cluster.address,
-                               "--storage-path", str(tmp_path / "res"), "--gpus-per-trial", "1"],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeps",
+            str(spec),
+            "--address",
+            cluster.address,
+            "--storage-path",
+            str(tmp_path / "res"),
+            "--gpus-per-trial",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         victim = wait_for(lambda: running_with_checkpoint(experiment), 180, "a running trial with a checkpoint")
         node_id = victim["rows"][-1]["node_id"]

@@ -8,10 +8,9 @@ import json
 import math
 
 import pytest
+from sweep_results import write_spec
 
 from pare_core.config import inert_keys
-
-from sweep_results import write_spec
 from sweeps import cost
 from sweeps.cli import SweepArgs, main
 from sweeps.spec import build
@@ -73,7 +72,7 @@ def test_cpu_dry_run_shows_cpu_hours_inert_keys_and_an_existing_folder(capsys, t
     rows = trial_rows(out)
     assert len(rows) == sweep.n_trials
     for row, trial in zip(rows, sweep.trials):  # "—" exactly where a swept key has no effect on the trial
-        assert [cell == "—" for cell in row[1:1 + len(sweep.swept)]] == [k in inert_keys(trial) for k in sweep.swept]
+        assert [cell == "—" for cell in row[1 : 1 + len(sweep.swept)]] == [k in inert_keys(trial) for k in sweep.swept]
     assert any("—" in row for row in rows)
     (tmp_path / sweep.name).mkdir()
     assert main("ablate_gate", argv=["--dry-run", "--storage-path", str(tmp_path)]) == 0

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sweep_results import read_trials, summary_rows, wait_for, write_spec
+
 from sweeps.cli import main
 
 pytestmark = pytest.mark.slow
@@ -40,8 +40,10 @@ def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reporte
     summary = (experiment / "summary.md").read_text()
     assert "3 trials: 2 done, 1 failed" in summary
     # per arm: done, failed, pending, crashes (the hopeless one: first try + 2 retries)
-    arms = {row["runtime.fail_at_epoch"]: [row[k] for k in ("done", "failed", "pending", "crashes")]
-            for row in summary_rows(summary)}
+    arms = {
+        row["runtime.fail_at_epoch"]: [row[k] for k in ("done", "failed", "pending", "crashes")]
+        for row in summary_rows(summary)
+    }
     assert arms["2"] == ["1", "0", "0", "1"] and arms["1"] == ["0", "1", "0", "3"]
     assert "## Failed trials" in summary and f"{trials[1]['dir']}/error.txt" in summary
 
@@ -52,8 +54,9 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
     spec = write_spec(tmp_path / "kill.yaml", arms=[{"train.epochs": 3}, {"train.epochs": 6}], seeds=[0, 1])
     experiment = tmp_path / "kill"
     command = [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path)]
-    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
     def finished_in_saved_state() -> list[str]:
         """Trial ids Tune's saved experiment state already records as finished (what --resume reads)."""
@@ -73,8 +76,11 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
         driver.wait()
-    before = {t["dir"].name: (t["dir"] / "result.json").read_text() for t in read_trials(experiment)
-              if t["rows"] and t["rows"][0]["trial_id"] in finished}
+    before = {
+        t["dir"].name: (t["dir"] / "result.json").read_text()
+        for t in read_trials(experiment)
+        if t["rows"] and t["rows"][0]["trial_id"] in finished
+    }
     assert len(before) == len(finished)
 
     assert main(str(spec), argv=["--storage-path", str(tmp_path), "--resume"]) == 0

@@ -27,8 +27,9 @@ print("imported", sorted(m for m in ("torch", "ray") if m in sys.modules))
 def test_script_help_imports_neither_torch_nor_ray(script):
     path = f"sweeps/{script}.py"
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(path=path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(path=path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     elapsed = time.perf_counter() - start
     assert proc.stdout.splitlines()[-2:] == ["exit 0", "imported []"], proc.stdout + proc.stderr
     assert f"usage: {path}" in proc.stdout and "--tracker {tensorboard,mlflow,wandb}" in proc.stdout
@@ -36,7 +37,9 @@ def test_script_help_imports_neither_torch_nor_ray(script):
 
 
 def test_python_m_sweeps_help_lists_the_specs():
-    proc = subprocess.run([sys.executable, "-m", "sweeps", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweeps", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m sweeps [-h] SPEC [FLAGS ...]")
     assert "ablate_gate" in proc.stdout and "python -m sweeps SPEC --help lists them" in proc.stdout
     bare = subprocess.run([sys.executable, "-m", "sweeps"], cwd=ROOT, capture_output=True, text=True, timeout=60)

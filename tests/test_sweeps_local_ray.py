@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from sweep_results import read_trials, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,22 +27,32 @@ def listening(pid: int) -> set[tuple[str, str]]:
         procs = {p.pid: p.name() for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]}
     except psutil.NoSuchProcess:
         return set()
-    return {(procs[c.pid], c.laddr.ip) for c in psutil.net_connections("tcp")
-            if c.pid in procs and c.status == psutil.CONN_LISTEN}
+    return {
+        (procs[c.pid], c.laddr.ip)
+        for c in psutil.net_connections("tcp")
+        if c.pid in procs and c.status == psutil.CONN_LISTEN
+    }
 
 
 def is_loopback(ip: str) -> bool:
     address = ipaddress.ip_address(ip)
-    return address.is_loopback or (address.version == 6 and address.ipv4_mapped is not None
-                                   and address.ipv4_mapped.is_loopback)
+    return address.is_loopback or (
+        address.version == 6 and address.ipv4_mapped is not None and address.ipv4_mapped.is_loopback
+    )
 
 
 @pytest.mark.slow
 def test_local_sweep_keeps_every_ray_service_on_loopback(tmp_path):
     spec = write_spec(tmp_path / "loop.yaml", arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3}], seeds=[0])
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path / "res")],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path / "res")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: set[tuple[str, str]] = set()
     deadline = time.monotonic() + 240
     while driver.poll() is None and time.monotonic() < deadline:  # sample the sockets while the sweep runs
@@ -60,8 +69,13 @@ def test_local_sweep_keeps_every_ray_service_on_loopback(tmp_path):
 
 
 def test_trials_the_machine_cannot_fit_are_refused_before_they_start(tmp_path):
-    proc = subprocess.run([sys.executable, "sweeps/ablate_backbone.py", "--storage-path", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "sweeps/ablate_backbone.py", "--storage-path", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("error: trials ask for 2 CPU, 0.5 GPU (") and "backbone.name=minilm" in line

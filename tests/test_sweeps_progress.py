@@ -22,8 +22,9 @@ EPOCHS = 4
 
 
 def trial(lr: float) -> Trial:
-    return Trial("train_trial", config={"train.lr": lr, "seed": 0, "train.epochs": EPOCHS, "method": "finetune"},
-                 stub=True)
+    return Trial(
+        "train_trial", config={"train.lr": lr, "seed": 0, "train.epochs": EPOCHS, "method": "finetune"}, stub=True
+    )
 
 
 def report(cb: ProgressCallback, trials: list[Trial], t: Trial, epoch: int, wall: float, error: float) -> None:

@@ -19,9 +19,9 @@ from typing import Iterator
 import pyarrow.fs
 import pytest
 import ray
+from sweep_results import wait_for, write_spec
 
 from analysis.load import load
-from sweep_results import wait_for, write_spec
 from sweeps import storage
 from sweeps.cli import main
 
@@ -48,15 +48,22 @@ def _answers(endpoint: str) -> bool:
 def s3() -> Iterator[str]:
     """The endpoint of a moto S3 server holding an empty BUCKET; AWS variables point at it meanwhile."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(endpoint), 30, "the moto S3 server")
         with pytest.MonkeyPatch.context() as env:
-            for key, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "pare-test",
-                               "AWS_SECRET_ACCESS_KEY": "pare-test", "AWS_DEFAULT_REGION": "us-east-1",
-                               "AWS_EC2_METADATA_DISABLED": "true"}.items():
+            for key, value in {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "pare-test",
+                "AWS_SECRET_ACCESS_KEY": "pare-test",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }.items():
                 env.setenv(key, value)
             pyarrow.fs.S3FileSystem(endpoint_override=endpoint, allow_bucket_creation=True).create_dir(BUCKET)
             yield endpoint
@@ -68,10 +75,18 @@ def s3() -> Iterator[str]:
 @contextlib.contextmanager
 def iam_enforced(endpoint: str) -> Iterator[None]:
     """Make the server check credentials (moto accepts any by default), as real S3 does."""
+
     def post(count: str) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=count.encode(),
-                                                      method="POST", headers={"Content-Type": "text/plain"}),
-                               timeout=10).close()
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{endpoint}/moto-api/reset-auth",
+                data=count.encode(),
+                method="POST",
+                headers={"Content-Type": "text/plain"},
+            ),
+            timeout=10,
+        ).close()
+
     post("0")
     try:
         yield
@@ -82,16 +97,23 @@ def iam_enforced(endpoint: str) -> Iterator[None]:
 def objects(uri: str) -> dict[str, object]:
     """Every object under ``uri``: its key relative to ``uri`` -> when it was last written."""
     fs, root = pyarrow.fs.FileSystem.from_uri(uri)
-    return {info.path[len(root) + 1:]: info.mtime for info in fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
-            if info.type == pyarrow.fs.FileType.File}
+    return {
+        info.path[len(root) + 1 :]: info.mtime
+        for info in fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
+        if info.type == pyarrow.fs.FileType.File
+    }
 
 
 @pytest.mark.slow
 def test_sweep_writes_checkpoints_to_s3_resumes_from_them_and_analysis_reads_them(s3, tmp_path):
     # fail_at_epoch 2 with no retries: that trial ends in error after its epoch-1 checkpoint; --resume
     # continues it from that checkpoint (fit only fails when not resumed), read back from the bucket.
-    spec = write_spec(tmp_path / "s3.yaml", arms=[{"runtime.fail_at_epoch": -1}, {"runtime.fail_at_epoch": 2}],
-                      seeds=[0], max_failures=0)
+    spec = write_spec(
+        tmp_path / "s3.yaml",
+        arms=[{"runtime.fail_at_epoch": -1}, {"runtime.fail_at_epoch": 2}],
+        seeds=[0],
+        max_failures=0,
+    )
     storage_path = f"s3://{BUCKET}/sweeps"
     assert main(str(spec), argv=["--storage-path", storage_path]) == 1  # 1: a trial failed
     experiment = f"{storage_path}/s3"
@@ -112,11 +134,16 @@ def test_sweep_writes_checkpoints_to_s3_resumes_from_them_and_analysis_reads_the
     assert "2 trials: 2 done" in storage.read_text(f"{experiment}/summary.md")
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing bucket", "is not usable: Bucket 'no-such-bucket' not found"),
-    ("wrong credentials", "is not usable: When testing for existence of bucket 'pare-test-sweeps': AWS Error "
-                          "ACCESS_DENIED"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing bucket", "is not usable: Bucket 'no-such-bucket' not found"),
+        (
+            "wrong credentials",
+            "is not usable: When testing for existence of bucket 'pare-test-sweeps': AWS Error ACCESS_DENIED",
+        ),
+    ],
+)
 def test_unusable_s3_storage_fails_before_ray_with_one_line(s3, monkeypatch, capsys, case, expected):
     bucket = "no-such-bucket" if case == "missing bucket" else BUCKET
     argv = ["--smoke-test", "--storage-path", f"s3://{bucket}/sweeps"]

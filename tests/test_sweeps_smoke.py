@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_script(script: str, *flags: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, f"sweeps/{script}.py", *flags], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, f"sweeps/{script}.py", *flags], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc
 
@@ -61,14 +62,17 @@ def test_ablation_smoke_sweep(script, tmp_path):
         assert load_checkpoint(max(d.glob("checkpoint_*")))["epoch"] == epochs  # the last epoch is always saved
         assert TrialConfig.from_flat(config).seed == config["seed"]
     for d, p in zip(dirs, params):  # each trial carries its arm's name, and its folder is named by it
-        assert p[ARM_KEY] in set(sweep.arm_names) and d.name.endswith(f"_{p[ARM_KEY]}_seed={p['seed']}".replace(", ", "--"))
+        assert p[ARM_KEY] in set(sweep.arm_names) and d.name.endswith(
+            f"_{p[ARM_KEY]}_seed={p['seed']}".replace(", ", "--")
+        )
     assert all(len(orders) == 1 for orders in batches_by_seed.values())  # arms paired by seed: the same batches
     assert len(set().union(*batches_by_seed.values())) == len(batches_by_seed)  # ... and seeds differ
     summary = (experiment / "summary.md").read_text()
     n_arms = len({tuple(t[k] for k in sweep.swept) for t in sweep.trials})
     rows = summary_rows(summary)
-    assert len(rows) == n_arms and all([r[k] for k in ("done", "reused", "failed", "pending")] == ["2", "0", "0", "0"]
-                                       for r in rows)  # 2 seeds done per arm
+    assert len(rows) == n_arms and all(
+        [r[k] for k in ("done", "reused", "failed", "pending")] == ["2", "0", "0", "0"] for r in rows
+    )  # 2 seeds done per arm
     assert f"{sweep.n_trials} trials: {sweep.n_trials} done, 0 failed" in summary
     assert [config_only(t) for t in json.loads((experiment / "sweep.json").read_text())["trials"]] == sweep.trials
 
@@ -84,8 +88,10 @@ def test_tune_task_smoke_writes_a_base_file(tmp_path):
     tuned_file = experiment / "tuned" / "digits.yaml"  # smoke: inside the experiment, never sweeps/configs/tuned
     tuned = yaml.safe_load(tuned_file.read_text())
     assert set(tuned) == {"task.name", *sweep.space}
-    finals = {json.dumps({k: c[k] for k in sweep.space}): pd.read_csv(d / "progress.csv")["val_error"].iloc[-1]
-              for d, c in zip(dirs, configs)}
+    finals = {
+        json.dumps({k: c[k] for k in sweep.space}): pd.read_csv(d / "progress.csv")["val_error"].iloc[-1]
+        for d, c in zip(dirs, configs)
+    }
     assert finals[json.dumps({k: tuned[k] for k in sweep.space})] == min(finals.values())
     # ... and an ablation accepts it as --base
     proc = run_script("ablate_gate", "--dry-run", "--base", str(tuned_file))

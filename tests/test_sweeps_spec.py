@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import ray
+from sweep_results import write_spec
 
 from pare_core.config import TrialConfig
-from sweep_results import write_spec
 from sweeps import spec as spec_mod
-from sweeps.cli import SweepArgs, parse_args, parse_seeds
-from sweeps.cli import main
+from sweeps.cli import SweepArgs, main, parse_args, parse_seeds
 from sweeps.runner import describe
 from sweeps.spec import SpecError, build
 from sweeps.storage import storage_problem
@@ -80,14 +79,20 @@ def test_precedence_base_file_arms_seeds_smoke_set(tmp_path):
     assert {t["gate.threshold"] for t in sweep.trials if t["gate.selection"] == "random"} == {0.9}
 
 
-@pytest.mark.parametrize("sets, message", [
-    (["gate.treshold=0.5"], r"--set: unknown config key 'gate.treshold': allowed keys are .*gate.threshold"),
-    (["gate.selection=best"], r"--set: gate.selection='best' is invalid: allowed values are topk, threshold, random, none"),
-    (["train.epochs=ten"], r"--set: train.epochs='ten' has the wrong type: allowed values are of type int"),
-    (["gate.threshold"], r"--set 'gate.threshold' is invalid: expected KEY=VALUE"),
-    (["seed=3"], r"use --seeds"),
-    (["gate.selection=random"], r"identical configs"),  # collapses the none, random, topk and threshold arms
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["gate.treshold=0.5"], r"--set: unknown config key 'gate.treshold': allowed keys are .*gate.threshold"),
+        (
+            ["gate.selection=best"],
+            r"--set: gate.selection='best' is invalid: allowed values are topk, threshold, random, none",
+        ),
+        (["train.epochs=ten"], r"--set: train.epochs='ten' has the wrong type: allowed values are of type int"),
+        (["gate.threshold"], r"--set 'gate.threshold' is invalid: expected KEY=VALUE"),
+        (["seed=3"], r"use --seeds"),
+        (["gate.selection=random"], r"identical configs"),  # collapses the none, random, topk and threshold arms
+    ],
+)
 def test_bad_set_is_named(sets, message):
     with pytest.raises(SpecError, match=message):
         build("ablate_gate", SweepArgs(sets=sets))
@@ -96,19 +101,26 @@ def test_bad_set_is_named(sets, message):
 def test_bad_yaml_is_named(tmp_path, monkeypatch):
     bad_base = tmp_path / "base.yaml"
     bad_base.write_text("curriculum.start: 1.5\n")
-    with pytest.raises(SpecError, match=rf"--base {bad_base}: curriculum.start=1.5 is out of range: allowed values "
-                                        r"are in \[0, 1\]"):
+    with pytest.raises(
+        SpecError,
+        match=rf"--base {bad_base}: curriculum.start=1.5 is out of range: allowed values "
+        r"are in \[0, 1\]",
+    ):
         build("ablate_curriculum", SweepArgs(base=str(bad_base)))
     monkeypatch.setattr(spec_mod, "SPEC_DIR", tmp_path)
     (tmp_path / "typo.yaml").write_text("base: {method: pare}\nseedz: [0]\n")
     with pytest.raises(SpecError, match=r"unknown field 'seedz': allowed fields are .*seeds"):
         build("typo", SweepArgs())
     (tmp_path / "badarm.yaml").write_text("arms:\n  - {gate.selection: topk}\n  - {curriculum.shape: zigzag}\n")
-    with pytest.raises(SpecError, match=r"badarm.yaml arms.shape=zigzag: curriculum.shape='zigzag' is invalid: allowed values "
-                                        r"are linear, cosine, step, exp, constant"):
+    with pytest.raises(
+        SpecError,
+        match=r"badarm.yaml arms.shape=zigzag: curriculum.shape='zigzag' is invalid: allowed values "
+        r"are linear, cosine, step, exp, constant",
+    ):
         build("badarm", SweepArgs())
-    (tmp_path / "badspace.yaml").write_text("search: {type: optuna, num_samples: 4}\n"
-                                            "space: {gate.threshold: {uniform: [0.2, 1.2]}}\n")
+    (tmp_path / "badspace.yaml").write_text(
+        "search: {type: optuna, num_samples: 4}\nspace: {gate.threshold: {uniform: [0.2, 1.2]}}\n"
+    )
     with pytest.raises(SpecError, match=r"space.gate.threshold: gate.threshold=1.2 is out of range"):
         build("badspace", SweepArgs())
 
@@ -123,8 +135,13 @@ def test_bad_input_fails_before_ray(tmp_path, capsys):
 
 def test_bad_input_by_script_path_exits_nonzero_fast(tmp_path):
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "sweeps/ablate_gate.py", "--set", "gate.selection=best",
-                           "--storage-path", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "sweeps/ablate_gate.py", "--set", "gate.selection=best", "--storage-path", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "gate.selection='best' is invalid: allowed values are topk, threshold, random, none" in proc.stderr
     assert not any(tmp_path.iterdir())
@@ -136,8 +153,10 @@ def test_dry_run_prints_table_and_gpu_hours(capsys, tmp_path, monkeypatch):
     assert main("ablate_gate", argv=["--dry-run", "--seeds", "0-2", "--gpus-per-trial", "0.5"]) == 0
     out = capsys.readouterr().out
     sweep = build("ablate_gate", SweepArgs(seeds=[0, 1, 2]))
-    assert len([line for line in out.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip().isdigit()]) \
-        == sweep.n_trials  # one row per trial
+    assert (
+        len([line for line in out.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip().isdigit()])
+        == sweep.n_trials
+    )  # one row per trial
     hours = sweep.n_trials * sweep.base["train.epochs"] * sweep.gpu_s_per_epoch * 0.5 / 3600
     assert f"estimated GPU-hours: {hours:.2f}" in out and f"{len(arms(sweep))} arms x 3 seeds" in out
     assert re.search(r"\|\s*guess\s*\|", out) and "add --calibrate" in out
@@ -164,8 +183,13 @@ def test_storage_rule():
 
 # What an AUTO value resolves from (pare_core.config.resolve): arms that differ in these keys may differ
 # in the resolved value too; that difference is part of what the arm ablates.
-RESOLVED_FROM = {"mix.weight": {"task.name"}, "gate.warm_frac": {"task.name"}, "curriculum.end": {"task.name"},
-                 "align.epochs": {"method"}, "align.lr": {"method", "train.lr"}}
+RESOLVED_FROM = {
+    "mix.weight": {"task.name"},
+    "gate.warm_frac": {"task.name"},
+    "curriculum.end": {"task.name"},
+    "align.epochs": {"method"},
+    "align.lr": {"method", "train.lr"},
+}
 
 
 def _declared(name: str, smoke: bool) -> set[str]:
@@ -174,7 +198,8 @@ def _declared(name: str, smoke: bool) -> set[str]:
     part = {**raw, **(raw.get("smoke") or {})} if smoke else raw
     arms = part.get("arms") or {}
     return {k for arm in (arms.values() if isinstance(arms, dict) else arms) for k in arm if k != "resources"} | set(
-        part.get("grid") or {})
+        part.get("grid") or {}
+    )
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -188,7 +213,9 @@ def test_arms_with_one_seed_differ_only_in_what_the_spec_sweeps(name, smoke):
     by_seed: dict[int, list[dict]] = {}
     for trial in sweep.trials:
         task = task_spec(trial["task.name"])
-        by_seed.setdefault(trial["seed"], []).append(resolve(TrialConfig.from_flat(trial), task.kind, task.layout).to_flat())
+        by_seed.setdefault(trial["seed"], []).append(
+            resolve(TrialConfig.from_flat(trial), task.kind, task.layout).to_flat()
+        )
     for trials in by_seed.values():
         for a, b in itertools.combinations(trials, 2):
             differ = {k for k in a if a[k] != b[k]}
@@ -208,24 +235,36 @@ def test_arms_carry_their_own_resources_and_the_flags_override_them():
     assert smoke.arm_resources == [] and smoke.resources["gpu"] == 0
 
 
-@pytest.mark.parametrize("resources, message", [
-    ({"cpu": 0}, r"arms.fast: resources: cpu=0 is invalid: allowed values are numbers > 0"),
-    ({"gpu": 1.5}, r"arms.fast: resources: gpu=1.5 is invalid: allowed values are 0, a fraction of one GPU"),
-    ({"gpus": 1}, r"arms.fast: resources: unknown field 'gpus': allowed fields are cpu, gpu"),
-])
+@pytest.mark.parametrize(
+    "resources, message",
+    [
+        ({"cpu": 0}, r"arms.fast: resources: cpu=0 is invalid: allowed values are numbers > 0"),
+        ({"gpu": 1.5}, r"arms.fast: resources: gpu=1.5 is invalid: allowed values are 0, a fraction of one GPU"),
+        ({"gpus": 1}, r"arms.fast: resources: unknown field 'gpus': allowed fields are cpu, gpu"),
+    ],
+)
 def test_bad_arm_resources_are_named(tmp_path, resources, message):
-    spec = write_spec(tmp_path / "res.yaml", arms={"slow": {"train.lr": 1e-3}, "fast": {"train.lr": 2e-3, "resources": resources}})
+    spec = write_spec(
+        tmp_path / "res.yaml", arms={"slow": {"train.lr": 1e-3}, "fast": {"train.lr": 2e-3, "resources": resources}}
+    )
     with pytest.raises(SpecError, match=message):
         build(str(spec), SweepArgs())
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--storage-path", "/proc/x"], "error: --storage-path /proc/x is not usable: [Errno 2] Cannot create directory "
-                                    "'/proc/x'"),
-    (["--cpus-per-trial", "0"], "error: argument --cpus-per-trial: '0' is invalid: allowed values are numbers > 0"),
-    (["--gpus-per-trial", "1.5"], "error: argument --gpus-per-trial: '1.5' is invalid: allowed values are 0, a "
-                                  "fraction of one GPU"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--storage-path", "/proc/x"],
+            "error: --storage-path /proc/x is not usable: [Errno 2] Cannot create directory '/proc/x'",
+        ),
+        (["--cpus-per-trial", "0"], "error: argument --cpus-per-trial: '0' is invalid: allowed values are numbers > 0"),
+        (
+            ["--gpus-per-trial", "1.5"],
+            "error: argument --gpus-per-trial: '1.5' is invalid: allowed values are 0, a fraction of one GPU",
+        ),
+    ],
+)
 def test_bad_launch_input_is_one_clear_line_before_ray(argv, message, capsys):
     try:
         rc = main("ablate_gate", argv=["--smoke-test", *argv])

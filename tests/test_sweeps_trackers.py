@@ -22,20 +22,29 @@ from pathlib import Path
 
 import pytest
 import ray
-
 from sweep_results import read_trials, wait_for, write_spec
+
 from sweeps import trackers
 from sweeps.cli import main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "trackers"
-NOISE = ("Checkpoint successfully created", "driver_artifacts", "View detailed results", "Configuration for experiment",
-         "Started a local Ray instance", "Wrote the latest version", "Tracking run with wandb", "performance bottleneck")
+NOISE = (
+    "Checkpoint successfully created",
+    "driver_artifacts",
+    "View detailed results",
+    "Configuration for experiment",
+    "Started a local Ray instance",
+    "Wrote the latest version",
+    "Tracking run with wandb",
+    "performance bottleneck",
+)
 
 
 def sweeps_cli(*args: str, env: dict[str, str], timeout: int = 400) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "sweeps", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweeps", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc
 
@@ -43,15 +52,38 @@ def sweeps_cli(*args: str, env: dict[str, str], timeout: int = 400) -> subproces
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("trackers")
-    spec = str(write_spec(root / f"{NAME}.yaml", name=NAME, arms=[{"train.lr": 0.001}, {"train.lr": 0.003}], seeds=[0],
-                          max_failures=0))
-    env = {**os.environ, "WANDB_MODE": "offline", "MLFLOW_TRACKING_URI": f"file://{root}/mlruns",
-           "MLFLOW_ALLOW_FILE_STORE": "true", "PARE_PROGRESS_INTERVAL_S": "1"}
+    spec = str(
+        write_spec(
+            root / f"{NAME}.yaml", name=NAME, arms=[{"train.lr": 0.001}, {"train.lr": 0.003}], seeds=[0], max_failures=0
+        )
+    )
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "MLFLOW_TRACKING_URI": f"file://{root}/mlruns",
+        "MLFLOW_ALLOW_FILE_STORE": "true",
+        "PARE_PROGRESS_INTERVAL_S": "1",
+    }
     calibration = sweeps_cli(spec, "--dry-run", "--calibrate", env=env)
-    proc = sweeps_cli(spec, "--storage-path", str(root / "results"), "--tracker", "mlflow", "--tracker", "wandb",
-                      "--tracker", "tensorboard", env=env)
-    return {"root": root, "experiment": root / "results" / NAME, "out": proc.stdout + proc.stderr,
-            "calibration": calibration.stdout, "trials": read_trials(root / "results" / NAME)}
+    proc = sweeps_cli(
+        spec,
+        "--storage-path",
+        str(root / "results"),
+        "--tracker",
+        "mlflow",
+        "--tracker",
+        "wandb",
+        "--tracker",
+        "tensorboard",
+        env=env,
+    )
+    return {
+        "root": root,
+        "experiment": root / "results" / NAME,
+        "out": proc.stdout + proc.stderr,
+        "calibration": calibration.stdout,
+        "trials": read_trials(root / "results" / NAME),
+    }
 
 
 def records(path: Path) -> list:
@@ -63,10 +95,10 @@ def records(path: Path) -> list:
         if 32768 - pos % 32768 < 7:  # a block's tail too short for a chunk header is padding
             pos += 32768 - pos % 32768
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0 and length == 0:
             break
-        chunk += data[pos + 7:pos + 7 + length]
+        chunk += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # a full record, or the last chunk of one
             record = wandb_internal_pb2.Record()
@@ -83,9 +115,9 @@ def tb_hparams(trial_dir: Path) -> dict:
     (events,) = trial_dir.glob("events.out.tfevents.*")
     data, pos = events.read_bytes(), 0
     while pos < len(data):
-        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        (length,) = struct.unpack("<Q", data[pos : pos + 8])
         event = event_pb2.Event()
-        event.ParseFromString(data[pos + 12:pos + 12 + length])
+        event.ParseFromString(data[pos + 12 : pos + 12 + length])
         pos += 16 + length
         for value in event.summary.value:
             if value.tag == "_hparams_/session_start_info":
@@ -108,7 +140,9 @@ def test_mlflow_file_store_has_one_run_per_trial_with_config_and_curves(tracked,
         params = json.loads((trial["dir"] / "params.json").read_text())  # the flat config and the trial's identity
         assert run.data.params == {k: str(v) for k, v in params.items()}
         history = client.get_metric_history(run.info.run_id, "val_error")
-        assert [(m.step, m.value) for m in history] == [(r["training_iteration"], r["val_error"]) for r in trial["rows"]]
+        assert [(m.step, m.value) for m in history] == [
+            (r["training_iteration"], r["val_error"]) for r in trial["rows"]
+        ]
 
 
 @pytest.mark.slow
@@ -121,8 +155,11 @@ def test_wandb_offline_runs_hold_config_and_per_epoch_history(tracked):
         assert (run.run_id, run.run_group, run.project) == (trial_id, NAME, trackers.WANDB_PROJECT)
         config = {item.key: json.loads(item.value_json) for item in run.config.update}
         assert config["train.lr"] == trial["config"]["train.lr"] and config["seed"] == 0
-        history = [{(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
-                   for r in recs if r.WhichOneof("record_type") == "history"]
+        history = [
+            {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
+            for r in recs
+            if r.WhichOneof("record_type") == "history"
+        ]
         assert [(h["epoch"], h["val_error"]) for h in history] == [(r["epoch"], r["val_error"]) for r in trial["rows"]]
 
 
@@ -136,9 +173,17 @@ def test_tensorboard_hparams_are_the_swept_keys(tracked):
 def test_plain_output_shows_progress_and_no_noise(tracked):
     out = tracked["out"]
     assert f"TensorBoard: tensorboard --logdir {tracked['experiment']}" in out and "MLflow: mlflow ui" in out
-    assert re.search(rf"^sweep {NAME}: 0/2 done, 0 failed, \d running, \d pending, elapsed \d+s, ETA measuring", out, re.M)
-    assert any(f"sweep {NAME}: " in line and " ETA " in line and "running: " in line and "epoch " in line
-               and "ETA measuring" not in line for line in out.splitlines())  # a measured ETA while trials ran
+    assert re.search(
+        rf"^sweep {NAME}: 0/2 done, 0 failed, \d running, \d pending, elapsed \d+s, ETA measuring", out, re.M
+    )
+    assert any(
+        f"sweep {NAME}: " in line
+        and " ETA " in line
+        and "running: " in line
+        and "epoch " in line
+        and "ETA measuring" not in line
+        for line in out.splitlines()
+    )  # a measured ETA while trials ran
     assert f"sweep {NAME}: 2/2 done, 0 failed in " in out
     assert [noise for noise in NOISE if noise in out] == []
 
@@ -173,8 +218,10 @@ def test_a_missing_tracker_package_is_named_before_ray_starts(tmp_path, monkeypa
 
 
 def test_trackers_are_fixed_at_launch():
-    assert parse_args("x", "", ["--tracker", "mlflow", "--tracker", "wandb", "--tracker", "mlflow"]).trackers == \
-        ["mlflow", "wandb"]
+    assert parse_args("x", "", ["--tracker", "mlflow", "--tracker", "wandb", "--tracker", "mlflow"]).trackers == [
+        "mlflow",
+        "wandb",
+    ]
     with pytest.raises(SystemExit):  # Tune restores the callbacks it saved at launch
         parse_args("x", "", ["--resume", "--tracker", "mlflow"])
     with pytest.raises(SystemExit):
@@ -193,10 +240,13 @@ def test_optuna_study_lives_in_sqlite_and_resume_continues_it(tmp_path):
     import optuna
 
     # tune_task.py's search (Optuna TPE, 2 at a time, ASHA) on the tiny fine-tuning budget
-    spec = write_spec(tmp_path / "tune.yaml", name="tune", search={"type": "optuna", "num_samples": 4,
-                                                                    "max_concurrent": 2, "seed": 0},
-                      space={"train.lr": {"loguniform": [3.0e-4, 1.0e-2]}, "train.warmup_frac": {"uniform": [0.0, 0.3]}},
-                      scheduler={"type": "asha", "grace_period": 2, "reduction_factor": 2})
+    spec = write_spec(
+        tmp_path / "tune.yaml",
+        name="tune",
+        search={"type": "optuna", "num_samples": 4, "max_concurrent": 2, "seed": 0},
+        space={"train.lr": {"loguniform": [3.0e-4, 1.0e-2]}, "train.warmup_frac": {"uniform": [0.0, 0.3]}},
+        scheduler={"type": "asha", "grace_period": 2, "reduction_factor": 2},
+    )
     experiment = tmp_path / "results" / "tune"
     command = [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path / "results")]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,8 +11,13 @@ from pare_core.config import TrialConfig
 from pare_core.tasks import TASKS
 from pare_core.train import fit
 
-BUDGET = {"method": "finetune", "train.epochs": 2, "train.steps_per_epoch": 40, "train.batch_size": 32,
-          "runtime.threads": 2}
+BUDGET = {
+    "method": "finetune",
+    "train.epochs": 2,
+    "train.steps_per_epoch": 40,
+    "train.batch_size": 32,
+    "runtime.threads": 2,
+}
 # Darcy's target is a smooth field the head must first learn to produce at all: at the default lr
 # 80 steps only reach the mean field (rel. L2 0.247 vs 0.250); at 3e-3 they reach 0.152.
 OVERRIDES = {"darcy": {"train.lr": 3e-3}}

@@ -47,9 +47,11 @@ def test_registry_is_large_and_varied():
 
 
 def test_listing_tasks_imports_neither_torch_nor_data_libraries():
-    code = ("import sys; from pare_core.tasks import TASKS, task_spec; [task_spec(n) for n in TASKS]; "
-            "heavy = [m for m in ('torch', 'sklearn', 'scipy', 'aeon', 'pyts', 'rdata', 'skimage') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys; from pare_core.tasks import TASKS, task_spec; [task_spec(n) for n in TASKS]; "
+        "heavy = [m for m in ('torch', 'sklearn', 'scipy', 'aeon', 'pyts', 'rdata', 'skimage') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -87,8 +89,10 @@ def test_splits_are_disjoint_and_only_val_moves_with_the_seed(name):
     assert [len(ids[s]) for s in ("train", "val", "test")] == list(first.sizes)
     assert len(np.unique(np.concatenate([ids["train"], ids["val"], ids["test"]]))) == sum(first.sizes)
     assert np.array_equal(ids["test"], second.extras["ids"]["test"])  # the test split is fixed
-    assert np.array_equal(np.sort(np.concatenate([ids["train"], ids["val"]])),
-                          np.sort(np.concatenate([second.extras["ids"]["train"], second.extras["ids"]["val"]])))
+    assert np.array_equal(
+        np.sort(np.concatenate([ids["train"], ids["val"]])),
+        np.sort(np.concatenate([second.extras["ids"]["train"], second.extras["ids"]["val"]])),
+    )
     assert not np.array_equal(ids["val"], second.extras["ids"]["val"])  # the seed carves validation
     assert 0.1 < first.sizes[1] / (first.sizes[0] + first.sizes[1]) < 0.3  # default val_frac 0.2
 
@@ -107,8 +111,10 @@ def test_standardisation_uses_training_statistics_only(name):
 
     # the same raw test inputs, scaled by statistics that differ with the (seeded) training split
     assert np.allclose(raw(first, first.x_test), raw(second, second.x_test), rtol=1e-4, atol=1e-4)
-    stats = [np.concatenate([t.extras["standardise"]["mean"].ravel(), t.extras["standardise"]["std"].ravel()])
-             for t in (first, second)]
+    stats = [
+        np.concatenate([t.extras["standardise"]["mean"].ravel(), t.extras["standardise"]["std"].ravel()])
+        for t in (first, second)
+    ]
     assert not np.allclose(*stats, rtol=1e-6, atol=0)
 
 
@@ -127,9 +133,11 @@ def test_trivial_baseline_matches_a_direct_computation(name):
     assert set(result) == {"majority", "logreg", "1nn"} and all(np.isfinite(v) for v in result.values())
     if spec.kind == "classification":
         majority = np.bincount(task.y_train).argmax()
-        expected = {"accuracy": np.mean(task.y_test != majority),
-                    "auroc": 0.5,  # constant scores rank nothing
-                    "macro_f1": 1 - f1_score(task.y_test, np.full_like(task.y_test, majority), average="macro")}[spec.metric]
+        expected = {
+            "accuracy": np.mean(task.y_test != majority),
+            "auroc": 0.5,  # constant scores rank nothing
+            "macro_f1": 1 - f1_score(task.y_test, np.full_like(task.y_test, majority), average="macro"),
+        }[spec.metric]
     else:
         mean = task.y_train.mean(axis=0, dtype=np.float64)
         if spec.metric == "auroc":
@@ -138,7 +146,9 @@ def test_trivial_baseline_matches_a_direct_computation(name):
             expected = 1 - roc_auc_score(task.y_test.ravel(), np.broadcast_to(mean, task.y_test.shape).ravel())
         else:
             diff = (task.y_test - mean).reshape(len(task.y_test), -1)
-            expected = np.mean(np.linalg.norm(diff, axis=1) / np.linalg.norm(task.y_test.reshape(len(diff), -1), axis=1))
+            expected = np.mean(
+                np.linalg.norm(diff, axis=1) / np.linalg.norm(task.y_test.reshape(len(diff), -1), axis=1)
+            )
     assert result["majority"] == pytest.approx(expected, abs=1e-6)
     assert min(result["logreg"], result["1nn"]) < result["majority"]  # the data carry signal a classic model finds
 
@@ -152,8 +162,10 @@ def test_n_train_caps_the_pool_and_keeps_the_test_split():
     dense = load_task(TaskConfig(name="burgers", n_train=100), 0)
     assert dense.sizes == (80, 20, 200)
     full = data("burgers").extras["ids"]
-    assert np.isin(np.concatenate([dense.extras["ids"]["train"], dense.extras["ids"]["val"]]),
-                   np.concatenate([full["train"], full["val"]])).all()
+    assert np.isin(
+        np.concatenate([dense.extras["ids"]["train"], dense.extras["ids"]["val"]]),
+        np.concatenate([full["train"], full["val"]]),
+    ).all()
     with pytest.raises(ValueError, match="task.n_train=501.*at most 500"):
         load_task(TaskConfig(name="digits", n_train=501), 0)
     with pytest.raises(ValueError, match="task.val_frac=0.0"):
@@ -169,8 +181,10 @@ def test_stratified_pick_keeps_proportions_where_sklearn_refuses():
     assert np.bincount(y[stratified_pick(y, 20, np.random.default_rng(0))]).tolist() == [18, 2]
 
 
-@pytest.mark.parametrize("name, package", [("dna", "r-cran-mlbench"), ("spambase", "r-cran-kernlab"),
-                                           ("fashion_mnist", "dataset-fashion-mnist")])
+@pytest.mark.parametrize(
+    "name, package",
+    [("dna", "r-cran-mlbench"), ("spambase", "r-cran-kernlab"), ("fashion_mnist", "dataset-fashion-mnist")],
+)
 def test_a_missing_debian_package_is_named_with_its_install_command(name, package, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -9,8 +9,17 @@ from pare_core.config import TrialConfig
 from pare_core.methods.pare import joint_soft_label_loss
 from pare_core.train import NonFiniteLossError, fit, load_checkpoint
 
-REQUIRED = {"epoch", "train_loss", "val_error", "val_accuracy", "samples_per_s", "epoch_s", "optimizer_steps",
-            "wall_s", "batch_order_hash"}
+REQUIRED = {
+    "epoch",
+    "train_loss",
+    "val_error",
+    "val_accuracy",
+    "samples_per_s",
+    "epoch_s",
+    "optimizer_steps",
+    "wall_s",
+    "batch_order_hash",
+}
 PARE_METRICS = {"ratio", "k", "gate_mean", "gate_selected_frac", "gate_score_std", "gate_score_range", "gate_rank_tau"}
 
 
@@ -59,20 +68,40 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny):
         if metrics["epoch"] == 1:
             ckpt.save(tmp_path)
             saved.append(metrics)
+
     fit(cfg, save_first)
     assert load_checkpoint(tmp_path)["epoch"] == 1  # weights_only load
     resumed = []
     fit(cfg, lambda m, ckpt: resumed.append(dict(m)), resume=tmp_path)
     assert [r["epoch"] for r in resumed] == [2]
-    for key in ("train_loss", "val_error", "gate_mean", "gate_selected_frac", "gate_rank_tau", "test_error",
-                "optimizer_steps", "batch_order_hash"):
+    for key in (
+        "train_loss",
+        "val_error",
+        "gate_mean",
+        "gate_selected_frac",
+        "gate_rank_tau",
+        "test_error",
+        "optimizer_steps",
+        "batch_order_hash",
+    ):
         assert resumed[0][key] == pytest.approx(straight[1][key], abs=1e-6), key
 
 
 def test_non_finite_loss_names_epoch_and_step(tiny):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
-        fit(TrialConfig.from_flat({**tiny, "method": "finetune", "train.lr": 1e30, "train.clip": 0.0,
-                                   "train.warmup_frac": 0.0, "finetune.body": "full", "finetune.body_lr": 1e30}))
+        fit(
+            TrialConfig.from_flat(
+                {
+                    **tiny,
+                    "method": "finetune",
+                    "train.lr": 1e30,
+                    "train.clip": 0.0,
+                    "train.warmup_frac": 0.0,
+                    "finetune.body": "full",
+                    "finetune.body_lr": 1e30,
+                }
+            )
+        )
 
 
 def test_injected_failure_only_on_a_fresh_start(tmp_path, tiny):

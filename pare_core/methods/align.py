@@ -52,6 +52,7 @@ EMD_MAX_ITER = 1_000_000  # network simplex iterations; POT's default 1e5 stops 
 
 # -- distances ---------------------------------------------------------------------------------
 
+
 def squared_distances(a: Tensor, b: Tensor) -> Tensor:
     """(n, d), (m, d) -> (n, m) squared Euclidean distances (clamped at 0; finite gradients at 0)."""
     return (a.square().sum(1, keepdim=True) + b.square().sum(1) - 2.0 * a @ b.T).clamp_min(0.0)
@@ -75,10 +76,12 @@ def otdd_distance(src_x: Tensor, src_y: Tensor, tgt_x: Tensor, tgt_y: Tensor | N
     tgt_y = torch.zeros(len(tgt_x), dtype=torch.long, device=tgt_x.device) if tgt_y is None else tgt_y
     src_classes, src_index = torch.unique(src_y, return_inverse=True)
     tgt_classes, tgt_index = torch.unique(tgt_y, return_inverse=True)
-    label_cost = torch.stack([
-        torch.stack([exact_ot(squared_distances(src_x[src_y == a], tgt_x[tgt_y == b])) for b in tgt_classes])
-        for a in src_classes
-    ])
+    label_cost = torch.stack(
+        [
+            torch.stack([exact_ot(squared_distances(src_x[src_y == a], tgt_x[tgt_y == b])) for b in tgt_classes])
+            for a in src_classes
+        ]
+    )
     cost = squared_distances(src_x, tgt_x) + label_cost[src_index][:, tgt_index]
     return exact_ot(cost)
 
@@ -89,7 +92,7 @@ def mmd_distance(src_x: Tensor, tgt_x: Tensor) -> Tensor:
     d2 = squared_distances(total, total)
     n = len(total)
     bandwidth = d2.detach().sum() / (n * n - n) / MMD_MUL ** (MMD_KERNELS // 2)
-    kernel = sum(torch.exp(-d2 / (bandwidth * MMD_MUL ** i)) for i in range(MMD_KERNELS))
+    kernel = sum(torch.exp(-d2 / (bandwidth * MMD_MUL**i)) for i in range(MMD_KERNELS))
     ns = len(src_x)
     return kernel[:ns, :ns].mean() + kernel[ns:, ns:].mean() - kernel[:ns, ns:].mean() - kernel[ns:, :ns].mean()
 
@@ -113,6 +116,7 @@ def distance(objective: str, src_x: Tensor, src_y: Tensor, tgt_x: Tensor, genera
 
 # -- target groups -----------------------------------------------------------------------------
 
+
 def target_groups(kind: str, y: Tensor, clusters: int, seed: int) -> list[Tensor]:
     """Indices of each target group: one per class, or per k-means cluster of the flattened targets
     (multilabel / dense; sklearn ``KMeans``, seeded). Empty groups are dropped."""
@@ -129,8 +133,10 @@ def target_groups(kind: str, y: Tensor, clusters: int, seed: int) -> list[Tensor
 
 # -- the stage ---------------------------------------------------------------------------------
 
-def _group_losses(ctx: TrainContext, src_x: Tensor, picks: list[Tensor], weights: list[float],
-                  generator: torch.Generator):
+
+def _group_losses(
+    ctx: TrainContext, src_x: Tensor, picks: list[Tensor], weights: list[float], generator: torch.Generator
+):
     """Yield w_c * distance(source, embedded group c) for each group with at least 2 samples."""
     for idx, w in zip(picks, weights):
         if len(idx) > 1:  # official: a single sample is skipped
@@ -176,10 +182,18 @@ def align_embedder(ctx: TrainContext) -> dict[str, float]:
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(LR_MILESTONES), gamma=LR_GAMMA)
     for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
-        for loss in _group_losses(ctx, src_x, _sample(groups, cfg.max_samples, ctx.method_rng), weights, ctx.method_rng):
+        for loss in _group_losses(
+            ctx, src_x, _sample(groups, cfg.max_samples, ctx.method_rng), weights, ctx.method_rng
+        ):
             loss.backward()  # per group: one group's graph in memory at a time
         optimizer.step()
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"align/before": before, "align/after": measure(), "align/s": time.perf_counter() - start,
-            "align/epochs": float(epochs), "align/lr": lr, STAGE_STEPS: float(epochs)}  # one step per epoch
+    return {
+        "align/before": before,
+        "align/after": measure(),
+        "align/s": time.perf_counter() - start,
+        "align/epochs": float(epochs),
+        "align/lr": lr,
+        STAGE_STEPS: float(epochs),
+    }  # one step per epoch

@@ -101,11 +101,14 @@ class LabelGraph(nn.Module):
 class LsgAux(Aux):
     def __init__(self, cfg: TrialConfig, spec: TaskSpec):
         if spec.kind == "dense" or not spec.class_names:
-            raise ValueError(f"aux='lsg' needs label names, but task {spec.name!r} ({spec.kind}) has none: "
-                             "allowed values of aux for it are none")
+            raise ValueError(
+                f"aux='lsg' needs label names, but task {spec.name!r} ({spec.kind}) has none: "
+                "allowed values of aux for it are none"
+            )
         if len(spec.class_names) != spec.n_outputs:
-            raise ValueError(f"aux='lsg': task {spec.name!r} names {len(spec.class_names)} labels "
-                             f"but has {spec.n_outputs} outputs")
+            raise ValueError(
+                f"aux='lsg': task {spec.name!r} names {len(spec.class_names)} labels but has {spec.n_outputs} outputs"
+            )
         super().__init__(cfg, spec)
 
     def setup(self, ctx: TrainContext) -> None:

@@ -85,12 +85,18 @@ def _draw(ctx: TrainContext) -> _Batch:
     n, b = len(ctx.x_train), ctx.cfg.train.batch_size
     support, query = (torch.randint(n, (b,), generator=ctx.method_rng, device=ctx.device) for _ in range(2))
     src = torch.randint(len(ctx.source.labels), (b,), generator=ctx.method_rng, device=ctx.device)
-    return _Batch(ctx.x_train[support], ctx.y_train[support], ctx.x_train[query], ctx.y_train[query],
-                  ctx.source.tokens[src], ctx.source.labels[src])
+    return _Batch(
+        ctx.x_train[support],
+        ctx.y_train[support],
+        ctx.x_train[query],
+        ctx.y_train[query],
+        ctx.source.tokens[src],
+        ctx.source.labels[src],
+    )
 
 
 def _part(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def target_loss(ctx: TrainContext, params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
@@ -100,7 +106,9 @@ def target_loss(ctx: TrainContext, params: dict[str, Tensor], x: Tensor, y: Tens
     return ctx.loss_fn(functional_call(model.head, _part(params, HEAD), (features,)), y)
 
 
-def source_loss(ctx: TrainContext, params: dict[str, Tensor], classifier: nn.Linear, tokens: Tensor, labels: Tensor) -> Tensor:
+def source_loss(
+    ctx: TrainContext, params: dict[str, Tensor], classifier: nn.Linear, tokens: Tensor, labels: Tensor
+) -> Tensor:
     """Cross-entropy of the source model (body with ``params`` + fixed classifier) on source data."""
     features = functional_call(ctx.model.backbone, _part(params, BODY), (tokens,))
     return F.cross_entropy(classifier(features.mean(dim=1)), labels)
@@ -109,14 +117,16 @@ def source_loss(ctx: TrainContext, params: dict[str, Tensor], classifier: nn.Lin
 def adapt(ctx: TrainContext, params: dict[str, Tensor], x: Tensor, y: Tensor, create_graph: bool) -> dict[str, Tensor]:
     """The inner loop: ``mona.inner_steps`` SGD steps of the body/head parameters on the target loss."""
     for _ in range(ctx.cfg.mona.inner_steps):
-        grads = torch.autograd.grad(target_loss(ctx, params, x, y), list(params.values()),
-                                    create_graph=create_graph, allow_unused=True)
+        grads = torch.autograd.grad(
+            target_loss(ctx, params, x, y), list(params.values()), create_graph=create_graph, allow_unused=True
+        )
         params = {k: p if g is None else p - ctx.cfg.mona.inner_lr * g for (k, p), g in zip(params.items(), grads)}
     return params
 
 
-def outer_objective(ctx: TrainContext, params: dict[str, Tensor], classifier: nn.Linear, batch: _Batch,
-                    create_graph: bool) -> tuple[Tensor, Tensor, Tensor]:
+def outer_objective(
+    ctx: TrainContext, params: dict[str, Tensor], classifier: nn.Linear, batch: _Batch, create_graph: bool
+) -> tuple[Tensor, Tensor, Tensor]:
     """(total, target term, source term) after adapting on the support batch."""
     adapted = adapt(ctx, params, batch.x_support, batch.y_support, create_graph)
     target = target_loss(ctx, adapted, batch.x_query, batch.y_query)
@@ -128,8 +138,12 @@ def fit_source_classifier(ctx: TrainContext) -> nn.Linear:
     """The source model's head: multinomial logistic regression on pooled pretrained-body features."""
     source, n = ctx.source, ctx.cfg.mona.probe_samples
     with torch.no_grad():
-        features = torch.cat([ctx.model.backbone(chunk).mean(dim=1).float()
-                              for chunk in source.tokens[:n].split(ctx.cfg.train.eval_batch_size)])
+        features = torch.cat(
+            [
+                ctx.model.backbone(chunk).mean(dim=1).float()
+                for chunk in source.tokens[:n].split(ctx.cfg.train.eval_batch_size)
+            ]
+        )
     labels = source.labels[:n]
     classifier = nn.Linear(features.shape[1], source.n_classes).to(ctx.device)
     optimizer = torch.optim.LBFGS(classifier.parameters(), max_iter=PROBE_ITERS, line_search_fn="strong_wolfe")

@@ -40,7 +40,9 @@ from pare_core.methods.base import Method, StepOut, TrainContext
 PROBE_SAMPLES = 64  # training samples whose gate scores are tracked across epochs
 
 
-def joint_soft_label_loss(target_logits: Tensor, source_logits: Tensor, y: Tensor, y_src: Tensor, lam: Tensor) -> Tensor:
+def joint_soft_label_loss(
+    target_logits: Tensor, source_logits: Tensor, y: Tensor, y_src: Tensor, lam: Tensor
+) -> Tensor:
     """``multilabel``: one (C + C_src)-way soft label [(1 - lam) on y, lam on y_src] per sample, (B,)
     (the official FocalLoss with lam)."""
     logits = torch.cat([target_logits, source_logits], dim=-1)
@@ -71,8 +73,10 @@ class PareMethod(Method):
     def setup(self, ctx: TrainContext) -> None:
         cfg, model = self.cfg, ctx.model
         if cfg.mix.cls_method == "multilabel" and self.spec.kind != "classification":
-            raise ValueError(f"mix.cls_method='multilabel' is invalid for the {self.spec.kind} task "
-                             f"{self.spec.name!r}: allowed values for it are twocls")
+            raise ValueError(
+                f"mix.cls_method='multilabel' is invalid for the {self.spec.kind} task "
+                f"{self.spec.name!r}: allowed values for it are twocls"
+            )
         model.gate = GatingNetwork(model.backbone.token_dim)
         model.source_head = nn.Linear(model.backbone.hidden, ctx.source.n_classes)
         frac = cfg.gate.warm_frac
@@ -102,9 +106,11 @@ class PareMethod(Method):
         learned nothing shows a flat spread and a ranking that does not settle."""
         model = ctx.model
         scores = torch.sigmoid(model.gate(model.embed(self.probe)).float()).cpu().numpy()
-        out = {"gate_score_std": float(scores.std(axis=1).mean()),
-               "gate_score_range": float((scores.max(axis=1) - scores.min(axis=1)).mean()),
-               "gate_rank_tau": float("nan")}
+        out = {
+            "gate_score_std": float(scores.std(axis=1).mean()),
+            "gate_score_range": float((scores.max(axis=1) - scores.min(axis=1)).mean()),
+            "gate_rank_tau": float("nan"),
+        }
         if self.last_probe_scores is not None:
             taus = [kendalltau(a, b).statistic for a, b in zip(self.last_probe_scores, scores)]
             out["gate_rank_tau"] = float(np.nanmean(taus)) if not np.all(np.isnan(taus)) else float("nan")
@@ -134,8 +140,9 @@ class PareMethod(Method):
         source = ctx.source
         idx = torch.randint(len(source.labels), (n_mix,), generator=ctx.method_rng, device=ctx.device)
         src_tokens, y_src = source.tokens[idx], source.labels[idx]
-        selection = select(target_logits[:n_mix], model.gate(src_tokens), self.k, cfg.gate, warm=self.warm,
-                           generator=ctx.method_rng)
+        selection = select(
+            target_logits[:n_mix], model.gate(src_tokens), self.k, cfg.gate, warm=self.warm, generator=ctx.method_rng
+        )
         mix = mix_tokens(tokens[:n_mix], src_tokens, selection, cfg.gate.straight_through)
         with frozen_running_stats(model.backbone):
             mixed = model.encode(mix.tokens)
@@ -144,8 +151,9 @@ class PareMethod(Method):
         if cfg.mix.cls_method == "multilabel":
             per_sample = joint_soft_label_loss(model.head(mixed), source_logits, y_mix, y_src, lam)
         else:
-            per_sample = ((1.0 - lam) * ctx.sample_loss_fn(model.head(mixed), y_mix)
-                          + lam * F.cross_entropy(source_logits.float(), y_src, reduction="none"))
+            per_sample = (1.0 - lam) * ctx.sample_loss_fn(model.head(mixed), y_mix) + lam * F.cross_entropy(
+                source_logits.float(), y_src, reduction="none"
+            )
         anything_replaced = (mix.replaced.sum(-1) > 0).to(per_sample.dtype)
         loss = clean + cfg.mix.weight * (anything_replaced * per_sample).mean()
         stats["gate_selected_frac"] = mix.replaced.mean()

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from pare_core.tasks.base import TaskData, TaskSpec
 
 
-
 def _loader(name: str) -> Callable:
     return resolve(TASKS, "task.name", name)
 

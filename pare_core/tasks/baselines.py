@@ -35,8 +35,10 @@ def baselines(data: TaskData) -> dict[str, float]:
 
     with threadpool_limits(limits=1):  # BLAS threads of numpy, scipy and torch fight on small CPUs: 20x slower
         predictions = _predict(data)
-    result = {name: evaluate(data.spec, torch.as_tensor(pred), torch.as_tensor(data.y_test))["error"]
-              for name, pred in predictions.items()}
+    result = {
+        name: evaluate(data.spec, torch.as_tensor(pred), torch.as_tensor(data.y_test))["error"]
+        for name, pred in predictions.items()
+    }
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(result))
     return result

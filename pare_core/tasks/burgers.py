@@ -47,7 +47,7 @@ def solve_burgers(u0: np.ndarray, t_end: float, nu: float = NU, dt: float = DT) 
     steps = int(round(t_end / dt))
     if not np.isclose(steps * dt, t_end):
         raise ValueError(f"t_end={t_end} is not a whole number of steps of dt={dt}")
-    e_full, e_half = np.exp(-nu * k ** 2 * dt), np.exp(-nu * k ** 2 * dt / 2)
+    e_full, e_half = np.exp(-nu * k**2 * dt), np.exp(-nu * k**2 * dt / 2)
     g = -0.5j * dt * k * keep
 
     def flux(v: np.ndarray) -> np.ndarray:  # dt * (-(u^2/2)_x) in Fourier space, dealiased
@@ -68,24 +68,53 @@ def generate(split: str, n: int) -> dict[str, np.ndarray]:
     x = np.arange(SOLVE_POINTS) / SOLVE_POINTS
     u0 = np.stack([initial_condition(np.random.default_rng([BURGERS_KEY, SPLIT_CODE[split], i]), x) for i in range(n)])
     u_end = solve_burgers(u0, T_END)
-    return {"x": u0[:, None, ::STRIDE].astype(np.float32), "y": u_end[:, None, ::STRIDE].astype(np.float32),
-            "ids": SPLIT_CODE[split] * 10**6 + np.arange(n)}
+    return {
+        "x": u0[:, None, ::STRIDE].astype(np.float32),
+        "y": u_end[:, None, ::STRIDE].astype(np.float32),
+        "ids": SPLIT_CODE[split] * 10**6 + np.arange(n),
+    }
 
 
 def _split(split: str, n: int) -> dict[str, np.ndarray]:
-    params = {"split": split, "n": n, "points": SOLVE_POINTS, "stride": STRIDE, "nu": NU, "t": T_END, "dt": DT,
-              "key": BURGERS_KEY}
+    params = {
+        "split": split,
+        "n": n,
+        "points": SOLVE_POINTS,
+        "stride": STRIDE,
+        "nu": NU,
+        "t": T_END,
+        "dt": DT,
+        "key": BURGERS_KEY,
+    }
     return cached("burgers", params, lambda: generate(split, n))
 
 
-@task(TaskSpec(
-    name="burgers", modality="pde", kind="dense", layout="1d", input_shape=(1, POINTS), n_outputs=1,
-    loss="rel_l2", metric="nrmse", stands_in_for="PDEBench 1D Burgers", default_tokens=16,
-    source=f"generated: pseudo-spectral IF-RK4, {SOLVE_POINTS} points, nu={NU}, T={T_END}",
-    output_shape=(1, POINTS),
-))
+@task(
+    TaskSpec(
+        name="burgers",
+        modality="pde",
+        kind="dense",
+        layout="1d",
+        input_shape=(1, POINTS),
+        n_outputs=1,
+        loss="rel_l2",
+        metric="nrmse",
+        stands_in_for="PDEBench 1D Burgers",
+        default_tokens=16,
+        source=f"generated: pseudo-spectral IF-RK4, {SOLVE_POINTS} points, nu={NU}, T={T_END}",
+        output_shape=(1, POINTS),
+    )
+)
 def load_burgers(cfg: TaskConfig, seed: int) -> TaskData:
     pool = _split("pool", cfg.n_train or POOL)
     test = _split("test", TEST)
-    return assemble(load_burgers.spec, cfg.n_train, cfg.val_frac, seed, default_n=POOL, stats="channel",
-                    pool=(pool["x"], pool["y"], pool["ids"]), test=(test["x"], test["y"], test["ids"]))
+    return assemble(
+        load_burgers.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=POOL,
+        stats="channel",
+        pool=(pool["x"], pool["y"], pool["ids"]),
+        test=(test["x"], test["y"], test["ids"]),
+    )

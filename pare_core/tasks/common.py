@@ -48,6 +48,7 @@ def task(spec: TaskSpec) -> Callable:
 
 # -- where data lives (the cache root: pare_core.cache) --------------------------------------------
 
+
 def search_roots() -> list[Path]:
     """File-system roots searched for Debian package files.
 
@@ -70,7 +71,8 @@ def debian_file(package: str, path: str, task_name: str) -> Path:
     raise MissingDataError(
         f"task {task_name!r} needs the Debian package {package} ({path} was not found under "
         f"{', '.join(str(r) for r in roots)}): install it with `sudo apt-get install {package}`, "
-        f"or run scripts/setup_data.sh (without root it unpacks the package under $PARE_DATA/debian)")
+        f"or run scripts/setup_data.sh (without root it unpacks the package under $PARE_DATA/debian)"
+    )
 
 
 def python_module(module: str, pip_name: str, task_name: str) -> Any:
@@ -78,8 +80,9 @@ def python_module(module: str, pip_name: str, task_name: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDataError(f"task {task_name!r} needs the Python package {pip_name}: "
-                               f"pip install {pip_name} ({exc})") from exc
+        raise MissingDataError(
+            f"task {task_name!r} needs the Python package {pip_name}: pip install {pip_name} ({exc})"
+        ) from exc
 
 
 def read_rda(path: Path, key: str) -> Any:
@@ -112,6 +115,7 @@ def cached(name: str, params: dict[str, Any], build: Callable[[], dict[str, np.n
 
 # -- splits ----------------------------------------------------------------------------------------
 
+
 def stratified_pick(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of ``n`` samples with class proportions as close to ``y``'s as integers allow.
 
@@ -141,8 +145,17 @@ def standardise(x_train: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray,
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def assemble(spec: TaskSpec, n_train: int, val_frac: float, seed: int, *, pool: tuple[np.ndarray, np.ndarray, np.ndarray],
-             test: tuple[np.ndarray, np.ndarray, np.ndarray], default_n: int, stats: str) -> TaskData:
+def assemble(
+    spec: TaskSpec,
+    n_train: int,
+    val_frac: float,
+    seed: int,
+    *,
+    pool: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    default_n: int,
+    stats: str,
+) -> TaskData:
     """Cap the pool, carve the validation split with ``seed``, standardise: the protocol above.
 
     ``pool`` and ``test`` are ``(x, y, ids)``; ``stats`` is ``"channel"`` or ``"feature"``.
@@ -152,16 +165,20 @@ def assemble(spec: TaskSpec, n_train: int, val_frac: float, seed: int, *, pool: 
     classification = spec.kind == "classification"
     n = n_train or default_n
     if n > len(x_pool):
-        raise ValueError(f"task.n_train={n} is too large for task {spec.name!r}: at most {len(x_pool)} "
-                         f"training samples are available (the test split is fixed)")
+        raise ValueError(
+            f"task.n_train={n} is too large for task {spec.name!r}: at most {len(x_pool)} "
+            f"training samples are available (the test split is fixed)"
+        )
     if n < len(x_pool):
         rng = np.random.default_rng(POOL_SEED)
         keep = stratified_pick(y_pool, n, rng) if classification else uniform_pick(len(x_pool), n, rng)
         x_pool, y_pool, ids_pool = x_pool[keep], y_pool[keep], ids_pool[keep]
     n_val = int(round(val_frac * n))
     if not 1 <= n_val < n:
-        raise ValueError(f"task.val_frac={val_frac} gives {n_val} validation samples out of {n} for task "
-                         f"{spec.name!r}: allowed values leave at least one sample in each of train and val")
+        raise ValueError(
+            f"task.val_frac={val_frac} gives {n_val} validation samples out of {n} for task "
+            f"{spec.name!r}: allowed values leave at least one sample in each of train and val"
+        )
     rng = np.random.default_rng(seed)
     val = stratified_pick(y_pool, n_val, rng) if classification else uniform_pick(n, n_val, rng)
     is_val = np.zeros(n, bool)
@@ -175,8 +192,14 @@ def assemble(spec: TaskSpec, n_train: int, val_frac: float, seed: int, *, pool: 
 
     return TaskData(
         spec=spec,
-        x_train=scale(x_train), y_train=y_pool[~is_val], x_val=scale(x_val), y_val=y_pool[is_val],
-        x_test=scale(x_test), y_test=y_test,
-        extras={"ids": {"train": ids_pool[~is_val], "val": ids_pool[is_val], "test": ids_test},
-                "standardise": {"mean": mean, "std": std, "stats": stats}},
+        x_train=scale(x_train),
+        y_train=y_pool[~is_val],
+        x_val=scale(x_val),
+        y_val=y_pool[is_val],
+        x_test=scale(x_test),
+        y_test=y_test,
+        extras={
+            "ids": {"train": ids_pool[~is_val], "val": ids_pool[is_val], "test": ids_test},
+            "standardise": {"mean": mean, "std": std, "stats": stats},
+        },
     )

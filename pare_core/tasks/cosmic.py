@@ -71,7 +71,7 @@ def generate(split: str, n: int) -> dict[str, np.ndarray]:
     for i in range(n):
         rng = np.random.default_rng([COSMIC_KEY, SPLIT_CODE[split], i])
         top, left = rng.integers(0, image.shape[0] - SIZE + 1), rng.integers(lo, hi - SIZE + 1)
-        crop = np.rot90(image[top:top + SIZE, left:left + SIZE], k=rng.integers(4))
+        crop = np.rot90(image[top : top + SIZE, left : left + SIZE], k=rng.integers(4))
         crop = crop[:, ::-1] if rng.random() < 0.5 else crop
         rays = cosmic_rays(rng, SIZE)
         x[i, 0], y[i, 0], crops[i] = crop + rays, rays > MASK_SIGMAS * sigma, (top, left)
@@ -83,17 +83,39 @@ def _split(split: str, n: int) -> dict[str, np.ndarray]:
     return cached("cosmic", params, lambda: generate(split, n))
 
 
-@task(TaskSpec(
-    name="cosmic", modality="astronomy", kind="dense", layout="2d", input_shape=(1, SIZE, SIZE), n_outputs=1,
-    loss="bce", metric="auroc", stands_in_for="NB360 Cosmic (deepCR cosmic-ray masks)", default_tokens=16,
-    source="scikit-image hubble_deep_field (real HST image) + injected cosmic rays with known masks",
-    output_shape=(1, SIZE, SIZE),
-))
+@task(
+    TaskSpec(
+        name="cosmic",
+        modality="astronomy",
+        kind="dense",
+        layout="2d",
+        input_shape=(1, SIZE, SIZE),
+        n_outputs=1,
+        loss="bce",
+        metric="auroc",
+        stands_in_for="NB360 Cosmic (deepCR cosmic-ray masks)",
+        default_tokens=16,
+        source="scikit-image hubble_deep_field (real HST image) + injected cosmic rays with known masks",
+        output_shape=(1, SIZE, SIZE),
+    )
+)
 def load_cosmic(cfg: TaskConfig, seed: int) -> TaskData:
     n = cfg.n_train or POOL
     pool, test = _split("pool", n), _split("test", TEST)
-    data = assemble(load_cosmic.spec, cfg.n_train, cfg.val_frac, seed, default_n=POOL, stats="channel",
-                    pool=(pool["x"], pool["y"], pool["ids"]), test=(test["x"], test["y"], test["ids"]))
+    data = assemble(
+        load_cosmic.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=POOL,
+        stats="channel",
+        pool=(pool["x"], pool["y"], pool["ids"]),
+        test=(test["x"], test["y"], test["ids"]),
+    )
     ids = data.extras["ids"]  # pool ids are 0..n-1: row i of the pool
-    data.extras["crops"] = {"train": pool["crops"][ids["train"]], "val": pool["crops"][ids["val"]], "test": test["crops"]}
+    data.extras["crops"] = {
+        "train": pool["crops"][ids["train"]],
+        "val": pool["crops"][ids["val"]],
+        "test": test["crops"],
+    }
     return data

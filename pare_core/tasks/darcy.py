@@ -36,7 +36,7 @@ SPLIT_CODE = {"pool": 0, "test": 1}
 @functools.lru_cache(maxsize=8)
 def _grf_scale(size: int, alpha: float, tau: float) -> np.ndarray:
     k1, k2 = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
-    return size * tau ** (alpha - 1) * (np.pi ** 2 * (k1 ** 2 + k2 ** 2) + tau ** 2) ** (-alpha / 2)
+    return size * tau ** (alpha - 1) * (np.pi**2 * (k1**2 + k2**2) + tau**2) ** (-alpha / 2)
 
 
 def gaussian_random_field(rng: np.random.Generator, size: int, alpha: float = 2.0, tau: float = 3.0) -> np.ndarray:
@@ -74,8 +74,13 @@ def solve_darcy(a: np.ndarray, f: float = 1.0) -> np.ndarray:
     idx = np.arange(m * m).reshape(m, m)
     rows = [idx.ravel(), idx[:, :-1].ravel(), idx[:, 1:].ravel(), idx[:-1, :].ravel(), idx[1:, :].ravel()]
     cols = [idx.ravel(), idx[:, 1:].ravel(), idx[:, :-1].ravel(), idx[1:, :].ravel(), idx[:-1, :].ravel()]
-    vals = [(east + west + south + north).ravel(), -east[:, :-1].ravel(), -west[:, 1:].ravel(),
-            -south[:-1, :].ravel(), -north[1:, :].ravel()]
+    vals = [
+        (east + west + south + north).ravel(),
+        -east[:, :-1].ravel(),
+        -west[:, 1:].ravel(),
+        -south[:-1, :].ravel(),
+        -north[1:, :].ravel(),
+    ]
     matrix = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m, m * m))
     u = np.zeros_like(a, dtype=np.float64)
     u[1:-1, 1:-1] = spsolve(matrix.tocsc(), np.full(m * m, f), permc_spec="MMD_AT_PLUS_A").reshape(m, m)
@@ -98,17 +103,35 @@ def _split(split: str, n: int) -> dict[str, np.ndarray]:
     return cached("darcy", params, lambda: generate(split, n))
 
 
-@task(TaskSpec(
-    name="darcy", modality="pde", kind="dense", layout="2d", input_shape=(1, GRID, GRID), n_outputs=1,
-    loss="rel_l2", metric="rel_l2", stands_in_for="NB360 Darcy Flow (PDEBench 2D)", default_tokens=16,
-    source=f"generated: FNO recipe, finite differences on {SOLVE_GRID}x{SOLVE_GRID}, subsampled to {GRID}x{GRID}",
-    output_shape=(1, GRID, GRID),
-))
+@task(
+    TaskSpec(
+        name="darcy",
+        modality="pde",
+        kind="dense",
+        layout="2d",
+        input_shape=(1, GRID, GRID),
+        n_outputs=1,
+        loss="rel_l2",
+        metric="rel_l2",
+        stands_in_for="NB360 Darcy Flow (PDEBench 2D)",
+        default_tokens=16,
+        source=f"generated: FNO recipe, finite differences on {SOLVE_GRID}x{SOLVE_GRID}, subsampled to {GRID}x{GRID}",
+        output_shape=(1, GRID, GRID),
+    )
+)
 def load_darcy(cfg: TaskConfig, seed: int) -> TaskData:
     pool = _split("pool", cfg.n_train or POOL)
     test = _split("test", TEST)
-    data = assemble(load_darcy.spec, cfg.n_train, cfg.val_frac, seed, default_n=POOL, stats="channel",
-                    pool=(pool["x"], pool["y"], pool["ids"]), test=(test["x"], test["y"], test["ids"]))
+    data = assemble(
+        load_darcy.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=POOL,
+        stats="channel",
+        pool=(pool["x"], pool["y"], pool["ids"]),
+        test=(test["x"], test["y"], test["ids"]),
+    )
     scale = np.float32(np.sqrt(np.mean(np.square(data.y_train, dtype=np.float64))))
     data.y_train, data.y_val, data.y_test = data.y_train / scale, data.y_val / scale, data.y_test / scale
     data.extras["target_scale"] = scale

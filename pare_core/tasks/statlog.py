@@ -30,51 +30,91 @@ def fixed_test_split(y: np.ndarray, n_test: int) -> np.ndarray:
     return is_test
 
 
-def assemble_fixed(loader, cfg: TaskConfig, seed: int, x: np.ndarray, y: np.ndarray, n_test: int, default_n: int,
-                   stats: str) -> TaskData:
+def assemble_fixed(
+    loader, cfg: TaskConfig, seed: int, x: np.ndarray, y: np.ndarray, n_test: int, default_n: int, stats: str
+) -> TaskData:
     """Split rows into a constant-seed stratified test set and the train pool, then ``assemble``."""
     ids = np.arange(len(y))
     is_test = fixed_test_split(y, n_test)
-    return assemble(loader.spec, cfg.n_train, cfg.val_frac, seed, default_n=default_n, stats=stats,
-                    pool=(x[~is_test], y[~is_test], ids[~is_test]), test=(x[is_test], y[is_test], ids[is_test]))
+    return assemble(
+        loader.spec,
+        cfg.n_train,
+        cfg.val_frac,
+        seed,
+        default_n=default_n,
+        stats=stats,
+        pool=(x[~is_test], y[~is_test], ids[~is_test]),
+        test=(x[is_test], y[is_test], ids[is_test]),
+    )
 
 
-@task(TaskSpec(
-    name="dna", modality="dna", kind="classification", layout="1d", input_shape=(3, 60), n_outputs=3,
-    loss="ce", metric="accuracy", stands_in_for="NB360 DeepSEA (genomics)", default_tokens=12,
-    source="Debian r-cran-mlbench DNA.rda (StatLog splice junctions, 3186 sequences)",
-    class_names=("exon intron boundary", "intron exon boundary", "neither"),
-))
+@task(
+    TaskSpec(
+        name="dna",
+        modality="dna",
+        kind="classification",
+        layout="1d",
+        input_shape=(3, 60),
+        n_outputs=3,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="NB360 DeepSEA (genomics)",
+        default_tokens=12,
+        source="Debian r-cran-mlbench DNA.rda (StatLog splice junctions, 3186 sequences)",
+        class_names=("exon intron boundary", "intron exon boundary", "neither"),
+    )
+)
 def load_dna(cfg: TaskConfig, seed: int) -> TaskData:
     def build() -> dict[str, np.ndarray]:
         frame = mlbench_frame("DNA", "dna")
         bits = frame.drop(columns="Class").to_numpy(dtype=np.float32)  # (N, 180), 3 consecutive bits per base
-        return {"x": bits.reshape(-1, 60, 3).transpose(0, 2, 1).copy(),
-                "y": frame["Class"].cat.codes.to_numpy().astype(np.int64)}  # ei, ie, n
+        return {
+            "x": bits.reshape(-1, 60, 3).transpose(0, 2, 1).copy(),
+            "y": frame["Class"].cat.codes.to_numpy().astype(np.int64),
+        }  # ei, ie, n
 
     arrays = cached("dna", {"source": "mlbench DNA.rda"}, build)
     return assemble_fixed(load_dna, cfg, seed, arrays["x"], arrays["y"], n_test=1000, default_n=1000, stats="feature")
 
 
-SATELLITE_CLASSES = ("red soil", "cotton crop", "grey soil", "damp grey soil", "vegetation stubble",
-                     "very damp grey soil")
+SATELLITE_CLASSES = (
+    "red soil",
+    "cotton crop",
+    "grey soil",
+    "damp grey soil",
+    "vegetation stubble",
+    "very damp grey soil",
+)
 
 
-@task(TaskSpec(
-    name="satellite", modality="satellite", kind="classification", layout="1d", input_shape=(4, 9), n_outputs=6,
-    loss="ce", metric="accuracy", stands_in_for="NB360 Satellite (satellite image time series)", default_tokens=9,
-    source="Debian r-cran-mlbench Satellite.rda (StatLog Landsat, 6435 3x3 neighbourhoods, OpenML 182)",
-    class_names=SATELLITE_CLASSES,
-))
+@task(
+    TaskSpec(
+        name="satellite",
+        modality="satellite",
+        kind="classification",
+        layout="1d",
+        input_shape=(4, 9),
+        n_outputs=6,
+        loss="ce",
+        metric="accuracy",
+        stands_in_for="NB360 Satellite (satellite image time series)",
+        default_tokens=9,
+        source="Debian r-cran-mlbench Satellite.rda (StatLog Landsat, 6435 3x3 neighbourhoods, OpenML 182)",
+        class_names=SATELLITE_CLASSES,
+    )
+)
 def load_satellite(cfg: TaskConfig, seed: int) -> TaskData:
     def build() -> dict[str, np.ndarray]:
         frame = mlbench_frame("Satellite", "satellite")
         if tuple(frame["classes"].cat.categories) != SATELLITE_CLASSES:
             raise ValueError(f"unexpected Satellite classes {tuple(frame['classes'].cat.categories)}")
         values = frame.drop(columns="classes").to_numpy(dtype=np.float32)  # 9 pixels x 4 bands, pixel-major
-        return {"x": values.reshape(-1, 9, 4).transpose(0, 2, 1).copy(),
-                "y": frame["classes"].cat.codes.to_numpy().astype(np.int64)}
+        return {
+            "x": values.reshape(-1, 9, 4).transpose(0, 2, 1).copy(),
+            "y": frame["classes"].cat.codes.to_numpy().astype(np.int64),
+        }
 
     arrays = cached("satellite", {"source": "mlbench Satellite.rda"}, build)
-    return assemble_fixed(load_satellite, cfg, seed, arrays["x"], arrays["y"], n_test=1000, default_n=1000,
-                          stats="feature")
+    return assemble_fixed(
+        load_satellite, cfg, seed, arrays["x"], arrays["y"], n_test=1000, default_n=1000, stats="feature"
+    )
