@@ -28,6 +28,6 @@ for i in "${!sweeps[@]}"; do
     # shellcheck disable=SC2086
     case "$script" in *.yaml) run=(-m sweeps "$script") ;; *) run=("$script") ;; esac
     "$py" "${run[@]}" --name "$name" --storage-path "$out" $args
-    "$py" -m analysis.figures "$out/$name" --out "$out/paper/$name"
+    "$py" -m analysis.report "$out/$name" --out "$out/paper/$name"
   fi
 done

@@ -28,7 +28,7 @@ def print_main_table(argv: list[str]) -> None:
     args = parse_args(f"sweeps/{SPEC}.py", __doc__, argv)
     experiment = storage.join(storage.resolve(args.storage_path), build(SPEC, args).name)
     if "://" in experiment:
-        print(f"main table: python -m analysis.table {experiment} --main task.name (after copying it locally)")
+        print(f"main table: python -m analysis.print_table {experiment} --main task.name (after copying it locally)")
         return
     results = load(experiment)
     text = render(main_table(results.trials, results.arm_keys, "task.name"), "md")

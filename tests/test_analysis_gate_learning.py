@@ -16,7 +16,8 @@ import pytest
 from test_analysis_plots import assert_figure
 from test_analysis_stats import make_trials
 
-from analysis import figures, plots, stats
+from analysis import plots, stats
+from analysis import report as report_module
 from analysis.load import Results
 
 EPOCHS = 5
@@ -89,13 +90,13 @@ def test_curve_stats_average_seeds_per_epoch_without_failed_trials_or_missing_va
 
 def test_flat_gate_gets_a_sentence_and_a_moving_one_does_not(sweep):
     trials, curves, _ = sweep
-    assert figures.flat_gate_notes(curves, trials) == [
+    assert report_module.flat_gate_notes(curves, trials) == [
         f"For `{label(trials, 'random')}` the gate's scores are nearly flat: the mean gate_score_range at its "
         "last epoch (5) is 0.022 over 3 seeds, below 0.05."
     ]
-    flagged = " ".join(figures.flat_gate_notes(curves, trials, threshold=0.6))
+    flagged = " ".join(report_module.flat_gate_notes(curves, trials, threshold=0.6))
     assert label(trials, "topk") in flagged and "0.51 over 3 seeds, below 0.6" in flagged
-    assert figures.flat_gate_notes(curves.drop(columns="gate_score_range"), trials) == []
+    assert report_module.flat_gate_notes(curves.drop(columns="gate_score_range"), trials) == []
 
 
 def test_gate_learning_figure_draws_the_arms_with_a_gate_only(sweep, tmp_path):
@@ -117,9 +118,9 @@ def test_index_lists_the_figure_and_says_which_gate_stayed_flat(sweep, tmp_path)
     trials, curves, keys = sweep
     trials = trials.assign(epochs=EPOCHS, retries=0, error_message="")  # index.md lists the failed trial
     swept = results(trials, curves, keys, tmp_path)
-    report = figures.Report(tmp_path)
-    figures._gate_learning(swept, report)
-    index = figures.write_index(swept, report).read_text()
+    report = report_module.Report(tmp_path)
+    report_module._gate_learning(swept, report)
+    index = report_module.write_index(swept, report).read_text()
     assert "### Gate learning" in index and "![Gate learning](gate_learning.png)" in index
     assert "[PDF](gate_learning.pdf)" in index and (tmp_path / "gate_learning.pdf").stat().st_size > 1000
     assert f"For `{label(trials, 'random')}` the gate's scores are nearly flat" in index
@@ -132,14 +133,14 @@ def test_no_gate_statistics_no_figure_and_no_note(sweep, tmp_path):
         curves.drop(columns=list(plots.GATE_LEARNING)),  # results from before they were reported
         curves.assign(**dict.fromkeys(plots.GATE_LEARNING, math.nan)),
     ):  # no PaRe trial
-        report = figures.Report(tmp_path)
-        figures._gate_learning(results(trials, without, keys, tmp_path), report)
+        report = report_module.Report(tmp_path)
+        report_module._gate_learning(results(trials, without, keys, tmp_path), report)
         assert report.figures == [] and report.skipped == []
     assert not (tmp_path / "gate_learning.png").exists()
 
 
 def test_tuning_sweep_says_why_there_is_no_gate_learning_figure(sweep, tmp_path):
     trials, curves, keys = sweep
-    report = figures.Report(tmp_path)
-    figures._gate_learning(results(trials, curves, keys, tmp_path, search="search"), report)
+    report = report_module.Report(tmp_path)
+    report_module._gate_learning(results(trials, curves, keys, tmp_path, search="search"), report)
     assert report.figures == [] and "gate learning figure" in dict(report.skipped)

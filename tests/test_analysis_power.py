@@ -13,7 +13,7 @@ import scipy.stats
 from test_analysis_stats import gate_sweep
 
 from analysis import stats, tables
-from analysis.figures import underpowered_notes
+from analysis.report import underpowered_notes
 
 
 def paired_power(d_z: float, pairs: int, alpha: float = 0.05) -> float:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from test_analysis_sweep import assert_index_complete, figure_files
 
-from analysis import figures, load, stats
+from analysis import load, stats
+from analysis import report as report_module
 from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,21 +73,23 @@ def test_arm_means_and_paired_test(smoke):
 
 
 def test_every_table_and_figure_including_the_gate_map(smoke, tmp_path):
-    report = figures.build(smoke, tmp_path)
+    report = report_module.build(smoke, tmp_path)
     n_gate_arms = (
         load.load(smoke)
         .trials["config/gate.selection"]
-        .isin(figures.GATE_SELECTIONS)
+        .isin(report_module.GATE_SELECTIONS)
         .groupby(load.load(smoke).trials["arm"])
         .any()
         .sum()
     )
-    expected = {"curves", "cost", "ablation_gate_selection"} | {f"gate_{i}" for i in range(n_gate_arms)}
+    expected = {"curves", "cost", "ablation_gate_selection", "gate_learning"} | {
+        f"gate_{i}" for i in range(n_gate_arms)
+    }
     assert figure_files(tmp_path) == expected, dict(report.skipped)
     assert "gate figure" not in dict(report.skipped)
     assert_index_complete(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "analysis.table", str(smoke), "--format", "latex"],
+        [sys.executable, "-m", "analysis.print_table", str(smoke), "--format", "latex"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from analysis import figures, load, stats, tables
+from analysis import load, stats, tables
+from analysis import report as report_module
 from analysis import tuning as tuning_module
 
 EPOCHS = 4
@@ -342,7 +343,7 @@ def test_table_cli_shows_the_failed_trial(sweeps):
             [
                 sys.executable,
                 "-m",
-                "analysis.table",
+                "analysis.print_table",
                 str(sweeps[0]),
                 "--format",
                 fmt,
@@ -359,7 +360,7 @@ def test_table_cli_shows_the_failed_trial(sweeps):
         assert "2/3 done, 1/3 failed" in failed_row
         assert "Control arm: shape=linear, selection=random" in proc.stdout
     csv = subprocess.run(
-        [sys.executable, "-m", "analysis.table", str(sweeps[0]), "--format", "csv"],
+        [sys.executable, "-m", "analysis.print_table", str(sweeps[0]), "--format", "csv"],
         capture_output=True,
         text=True,
         cwd=root,
@@ -368,7 +369,7 @@ def test_table_cli_shows_the_failed_trial(sweeps):
     frame = pd.read_csv(io.StringIO(csv)).set_index("arm")
     assert frame.loc["shape=cosine, selection=topk", "n_failed"] == 1
     bad = subprocess.run(
-        [sys.executable, "-m", "analysis.table", str(sweeps[0]), "--control", "seed=1"],
+        [sys.executable, "-m", "analysis.print_table", str(sweeps[0]), "--control", "seed=1"],
         capture_output=True,
         text=True,
         cwd=root,
@@ -394,7 +395,7 @@ def assert_index_complete(out: Path) -> str:
 
 
 def test_figures_for_a_grid_sweep(sweeps, tmp_path):
-    report = figures.build(sweeps[0], tmp_path)
+    report = report_module.build(sweeps[0], tmp_path)
     assert figure_files(tmp_path) == {
         "curves",
         "ablation_curriculum_shape",
@@ -411,7 +412,7 @@ def test_figures_for_a_grid_sweep(sweeps, tmp_path):
 
 
 def test_figures_for_a_tuning_sweep(sweeps, tmp_path):
-    report = figures.build(sweeps[1], tmp_path)
+    report = report_module.build(sweeps[1], tmp_path)
     assert figure_files(tmp_path) == {"curves", "tuning_history", "tuning_parallel", "tuning_importance", "cost"}
     assert {"ablation charts", "curriculum figure", "arm table"} <= set(dict(report.skipped))
     assert_index_complete(tmp_path)
@@ -439,6 +440,6 @@ def test_gate_figure_uses_the_kept_checkpoint_that_replaced_most_tokens(sweeps, 
     by_epoch = {r["epoch"]: r["checkpoint_dir_name"] for r in rows if r.get("checkpoint_dir_name")}
     k = {r["epoch"]: r["k"] for r in rows}
     assert sorted(by_epoch) == [2, 4] and k[2] > 0 == k[4]
-    assert figures._gate_checkpoint(copy, trial) == copy.path / trial["trial_dir"] / by_epoch[2]
+    assert report_module._gate_checkpoint(copy, trial) == copy.path / trial["trial_dir"] / by_epoch[2]
     shutil.rmtree(copy.path / trial["trial_dir"] / by_epoch[2])  # as if num_to_keep had deleted it
-    assert figures._gate_checkpoint(copy, trial) == copy.path / trial["trial_dir"] / by_epoch[4]
+    assert report_module._gate_checkpoint(copy, trial) == copy.path / trial["trial_dir"] / by_epoch[4]

@@ -190,7 +190,7 @@ def test_plain_output_shows_progress_and_no_noise(tracked):
 
 @pytest.mark.slow
 def test_the_launch_estimate_is_measured_and_compared_with_what_it_took(tracked, tmp_path):
-    from analysis.figures import build as build_figures
+    from analysis.report import build as build_figures
 
     (launch,) = json.loads((tracked["experiment"] / "estimate.json").read_text())["launches"]
     assert [g["source"] for g in launch["groups"]] == ["measured"] and launch["slots"] == 2

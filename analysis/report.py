@@ -1,4 +1,4 @@
-"""``python -m analysis.figures RESULTS_DIR --out DIR``: every table and figure that applies to a sweep.
+"""``python -m analysis.report RESULTS_DIR --out DIR``: every table and figure that applies to a sweep.
 
 What applies is decided from the results folder alone: ablation charts need swept keys (a grid
 sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
@@ -454,7 +454,7 @@ def _missing(value: Any) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "results_dir",
         nargs="+",

@@ -1,4 +1,4 @@
-"""``python -m analysis.table RESULTS_DIR [--format md|latex|csv] [--control key=value]``: print a sweep's table.
+"""``python -m analysis.print_table RESULTS_DIR [--format md|latex|csv] [--control key=value]``: print a sweep's table.
 
 A grid sweep gets the arm table (or, with ``--main task.name``, the methods x tasks main table);
 a tuning sweep gets its trials, best first.
@@ -15,7 +15,7 @@ from analysis.stats import CONTROL_HELP, parse_control
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.table", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m analysis.print_table", description=__doc__.split("\n\n")[0])
     parser.add_argument("results_dir", help="a Ray Tune experiment folder, e.g. results/ablate_gate")
     parser.add_argument("--format", choices=tables.FORMATS, default="md")
     parser.add_argument("--control", help=CONTROL_HELP)
