@@ -21,6 +21,8 @@ from analysis import load, stats
 from analysis import report as report_module
 from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
 
+pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -28,6 +28,8 @@ from analysis import load, stats, tables
 from analysis import report as report_module
 from analysis import tuning as tuning_module
 
+pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
+
 EPOCHS = 4
 TUNE_EPOCHS = 6
 SELECTION = {"none": 0.30, "random": 0.25, "topk": 0.20}

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sweep_results import read_trials
 
 from sweeps.cli import SweepArgs
 from sweeps.spec import build
+
+pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,8 +52,12 @@ def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
     table = (experiment / "main_table.md").read_text()
     assert table in proc.stdout
     header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
-    assert [c.strip() for c in header.strip("|").split("|")][-2:] == ["digits", "dna"]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[1:3] == ["digits", "dna"] and columns[3].startswith("optimizer steps")  # then each budget
     assert sorted(row.strip("|").split("|")[0].strip() for row in rows) == sorted(methods)
     for row in rows:
-        for cell in row.strip("|").split("|")[-2:]:
-            assert 0 <= float(cell.strip().strip("*")) <= 1  # one seed: a mean, no ± std
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for cell in cells[1:3]:
+            assert 0 <= float(cell.strip("*")) <= 1  # one seed: a mean, no ± std
+        steps = [float(v.replace(",", "")) for v in cells[3].split(" / ")]  # per task: digits / dna
+        assert len(steps) == 2 and min(steps) >= sweep.base["train.epochs"] * sweep.base["train.steps_per_epoch"]

@@ -119,6 +119,7 @@ def test_alignment_defaults_follow_the_official_code():
 # -- the stages on real data, each method end to end on two tasks of different modalities ----------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task,objective", [("digits", "otdd"), ("dna", "mmd"), ("dna", "l2")])
 def test_orca_alignment_lowers_the_distance_then_fine_tunes(task, objective, first_report):
     report, final = first_report(
@@ -129,6 +130,7 @@ def test_orca_alignment_lowers_the_distance_then_fine_tunes(task, objective, fir
     assert 0 <= final["test_error"] <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["digits", "dna"])
 def test_mona_stage_improves_its_outer_objective_then_fine_tunes(task, first_report):
     report, final = first_report({"method": "mona", "task.name": task, "mona.epochs": 8})
@@ -137,6 +139,7 @@ def test_mona_stage_improves_its_outer_objective_then_fine_tunes(task, first_rep
     assert 0 <= final["test_error"] <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["digits", "dna"])
 def test_pare_after_an_orca_stage_trains_end_to_end(task, first_report):
     report, final = first_report({"method": "pare", "task.name": task, "align.epochs": 3, "align.objective": "l2"})
@@ -144,6 +147,7 @@ def test_pare_after_an_orca_stage_trains_end_to_end(task, first_report):
     assert report["gate_selected_frac"] > 0 and 0 <= final["test_error"] <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["digits", "dna"])
 def test_finetune_with_label_graph_guidance_trains_end_to_end(task, first_report):
     _, final = first_report({"method": "finetune", "aux": "lsg", "lsg.weight": 0.5, "task.name": task})

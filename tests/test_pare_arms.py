@@ -7,6 +7,8 @@ from pare_core.config import TrialConfig
 from pare_core.methods.pare import frozen_running_stats
 from pare_core.train import Run, fit
 
+pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
+
 
 @pytest.fixture
 def tiny(tiny_budget) -> dict:

@@ -85,6 +85,7 @@ def test_calibrate_needs_a_dry_run():
     assert exit_info.value.code == 2
 
 
+@pytest.mark.slow
 def test_calibration_measures_caches_and_is_reused(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("PARE_DATA", str(tmp_path / "data"))
     spec = str(write_spec(tmp_path / "spec.yaml", arms=[{"train.lr": 0.001}, {"train.lr": 0.003}], seeds=[0, 1]))

@@ -68,6 +68,7 @@ def test_local_sweep_keeps_every_ray_service_on_loopback(tmp_path):
     assert len(trials) == 2 and {row["node_ip"] for t in trials for row in t["rows"]} == {"127.0.0.1"}
 
 
+@pytest.mark.slow
 def test_trials_the_machine_cannot_fit_are_refused_before_they_start(tmp_path):
     proc = subprocess.run(
         [sys.executable, "sweeps/ablate_backbone.py", "--storage-path", str(tmp_path)],

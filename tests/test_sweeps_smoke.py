@@ -23,6 +23,8 @@ from sweeps.cli import SweepArgs
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, config_only
 from sweeps.spec import build
 
+pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

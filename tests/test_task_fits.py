@@ -11,6 +11,8 @@ from pare_core.config import TrialConfig
 from pare_core.tasks import TASKS
 from pare_core.train import fit
 
+pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
+
 BUDGET = {
     "method": "finetune",
     "train.epochs": 2,

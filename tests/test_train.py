@@ -111,6 +111,7 @@ def test_injected_failure_only_on_a_fresh_start(tmp_path, tiny):
     assert fit(cfg, resume=tmp_path)["epoch"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["pare", "finetune"])
 def test_methods_beat_chance_on_the_default_task(method):
     final = fit(TrialConfig.from_flat({"method": method, "train.epochs": 6, "runtime.threads": 2}))
