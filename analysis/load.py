@@ -68,6 +68,7 @@ class Results:
     mode: str  # "min" | "max"
     search: str  # "grid" (ablation: arms x seeds) | "search" (a searcher sampled configs: tuning)
     paths: list[Path] = field(default_factory=list)  # every folder read
+    space: dict[str, dict[str, list]] = field(default_factory=dict)  # a tuning sweep's declared search space
 
 
 def load(*paths: str | Path) -> Results:
@@ -113,6 +114,7 @@ def load(*paths: str | Path) -> Results:
         first.mode,
         first.search,
         [p.path for p in parts],
+        {k: v for p in parts for k, v in p.space.items()},
     )
 
 
@@ -125,6 +127,7 @@ class _Folder:
     mode: str
     search: str
     swept: list[str] | None
+    space: dict[str, dict[str, list]]
 
 
 def _load_one(path: Path) -> _Folder:
@@ -164,7 +167,9 @@ def _load_one(path: Path) -> _Folder:
         if any(len(c) for c in curves)
         else pd.DataFrame(columns=["trial_id", "epoch", "trial_path"])
     )
-    return _Folder(path, trials, curve_frame, metric, mode, _search_kind(path, sweep), sweep.get("swept"))
+    return _Folder(
+        path, trials, curve_frame, metric, mode, _search_kind(path, sweep), sweep.get("swept"), sweep.get("space") or {}
+    )
 
 
 def label_arms(trials: pd.DataFrame, swept: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:

@@ -333,7 +333,7 @@ def _tuning(results: Results, report: Report) -> None:
             f"{len(done)} completed trials and {len(params)} searched keys: needs 2 or more of each",
         )
         return
-    study = tuning.build_study(results.trials, params, metric, results.mode, results.curves)
+    study = tuning.build_study(results.trials, params, metric, results.mode, results.curves, results.space)
     log_params = tuning.log_scaled(study.trials[0].distributions)
     report.figure(
         "Parallel coordinates",

@@ -2,8 +2,10 @@
 
 The sweep's own study lives inside Tune's searcher state (a pickle tied to the Ray and Optuna
 versions that wrote it); rebuilding it from the results folder works on any laptop. Each searched
-key gets a distribution inferred from its values: strings and booleans are categorical; numbers
-span their observed range, on a log scale when they cover a factor of 10 or more (learning rates).
+key gets the distribution the spec declared (``sweep.json``'s ``space``: uniform, loguniform or
+choice). Results written without one get a distribution inferred from the values: strings and
+booleans are categorical; numbers span their observed range, on a log scale when they cover a factor
+of 10 or more.
 Completed trials are COMPLETE with their last reported metric; scheduler-stopped trials are PRUNED
 (their metric is from a shorter budget, so they do not enter the importance fit); failed trials FAIL.
 """
@@ -27,6 +29,15 @@ _STATES = {
 }
 
 
+def declared_distribution(domain: dict[str, list]) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution of a spec's ``space`` entry: ``{uniform|loguniform: [lo, hi]}`` or ``{choice: [...]}``."""
+    ((kind, values),) = domain.items()
+    if kind == "choice":
+        return optuna.distributions.CategoricalDistribution(values)
+    low, high = (float(v) for v in values)
+    return optuna.distributions.FloatDistribution(low, high, log=kind == "loguniform")
+
+
 def infer_distribution(values: pd.Series) -> optuna.distributions.BaseDistribution:
     """An Optuna distribution that covers ``values`` (see the module docstring)."""
     values = values.dropna()
@@ -41,11 +52,20 @@ def infer_distribution(values: pd.Series) -> optuna.distributions.BaseDistributi
 
 
 def build_study(
-    trials: pd.DataFrame, params: list[str], metric: str, mode: str = "min", curves: pd.DataFrame | None = None
+    trials: pd.DataFrame,
+    params: list[str],
+    metric: str,
+    mode: str = "min",
+    curves: pd.DataFrame | None = None,
+    space: dict[str, dict[str, list]] | None = None,
 ) -> optuna.Study:
     """An in-memory study with one frozen trial per Tune trial, in creation order. ``curves`` adds
-    each trial's per-epoch ``metric`` as intermediate values (what ASHA compared)."""
-    distributions = {p: infer_distribution(trials[CONFIG + p]) for p in params}
+    each trial's per-epoch ``metric`` as intermediate values (what ASHA compared); ``space`` is the
+    declared search space (``Results.space``)."""
+    space = space or {}
+    distributions = {
+        p: declared_distribution(space[p]) if p in space else infer_distribution(trials[CONFIG + p]) for p in params
+    }
     study = optuna.create_study(direction="minimize" if mode == "min" else "maximize")
     order = trials.sort_values("trial_number", kind="stable") if "trial_number" in trials else trials
     for _, row in order.iterrows():

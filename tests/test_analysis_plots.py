@@ -9,6 +9,7 @@ import matplotlib
 import matplotlib.colors
 import matplotlib.image
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from test_analysis_stats import make_trials
@@ -152,3 +153,19 @@ def test_axis_labels_carry_units():
     assert plots.axis_label("val_error") == "validation error (fraction, lower is better)"
     assert plots.axis_label("epoch_s") == "epoch (s)"
     assert plots.axis_label("ratio").endswith("(fraction of tokens)")
+
+
+def test_the_declared_search_space_wins_over_inference():
+    """mix.weight declared as a choice of 0.1 / 0.3 / 1.0 spans a factor of 10: inferred, it would
+    become a log-scaled float (the old guess); declared, it is categorical."""
+    rows = [
+        {"train.lr": lr, "mix.weight": w, "seed": 0, "status": "done", "val_error": 0.2, "epochs": 6}
+        for lr, w in ((1e-4, 0.1), (1e-3, 0.3), (1e-2, 1.0))
+    ]
+    trials, keys = make_trials(rows)
+    space = {"train.lr": {"loguniform": [1e-5, 1e-1]}, "mix.weight": {"choice": [0.1, 0.3, 1.0]}}
+    declared = tuning.build_study(trials, keys, "val_error", space=space).trials[0].distributions
+    assert declared["mix.weight"] == optuna.distributions.CategoricalDistribution([0.1, 0.3, 1.0])
+    assert declared["train.lr"] == optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)
+    inferred = tuning.build_study(trials, keys, "val_error").trials[0].distributions
+    assert isinstance(inferred["mix.weight"], optuna.distributions.FloatDistribution)
