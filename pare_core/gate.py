@@ -67,9 +67,33 @@ class Mix:
     lam: Tensor  # (B,) fraction of target tokens replaced (the mixed sample's source-label weight)
 
 
-def gumbel(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    u = torch.rand(shape, generator=generator, device=device)
-    return -torch.log(-torch.log(u + 1e-20) + 1e-20)
+def gumbel(uniform: Tensor) -> Tensor:
+    """Gumbel(0, 1) noise from uniform draws in [0, 1)."""
+    return -torch.log(-torch.log(uniform + 1e-20) + 1e-20)
+
+
+def draw_noise(
+    target_shape: torch.Size,
+    source_shape: torch.Size,
+    k: int,
+    cfg: GateConfig,
+    *,
+    warm: bool,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, Tensor] | None:
+    """The uniform draws ``select`` consumes (target's, then source's), or None when it draws nothing.
+
+    Drawn apart from the selection so a caller can draw each seed's noise from its own generator and
+    then select for many seeds at once (``pare_core.fusion``); ``select`` calls it when given no noise.
+    """
+    k = max(0, min(k, target_shape[-1], source_shape[-1]))
+    if cfg.selection == "none" or k == 0 or not (warm or cfg.selection == "random"):
+        return None
+    return (
+        torch.rand(target_shape, generator=generator, device=device),
+        torch.rand(source_shape, generator=generator, device=device),
+    )
 
 
 def subset_khot(scores: Tensor, k: int, tau: float, noise: Tensor) -> tuple[Tensor, Tensor]:
@@ -87,21 +111,21 @@ def subset_khot(scores: Tensor, k: int, tau: float, noise: Tensor) -> tuple[Tens
         perturbed = perturbed + torch.log(torch.clamp(1.0 - onehot_approx, min=1e-20))
         onehot_approx = torch.softmax(perturbed / tau, dim=-1)
         soft = soft + onehot_approx
-    hard = torch.zeros_like(soft).scatter_(-1, soft.topk(k, dim=-1).indices, 1.0)
+    hard = torch.zeros_like(soft).scatter(-1, soft.topk(k, dim=-1).indices, 1.0)
     return hard - soft.detach() + soft, soft.detach()
 
 
 def _hard_khot(order_scores: Tensor, k: int) -> Tensor:
     if k <= 0:
         return torch.zeros_like(order_scores)
-    return torch.zeros_like(order_scores).scatter_(-1, order_scores.topk(k, dim=-1).indices, 1.0)
+    return torch.zeros_like(order_scores).scatter(-1, order_scores.topk(k, dim=-1).indices, 1.0)
 
 
 def _rank_among(picked: Tensor, key: Tensor) -> Tensor:
     """0 for the picked position with the smallest key in its row, 1 for the next, ...; -1 elsewhere."""
     masked = torch.where(picked, key, torch.full_like(key, float("inf")))
     order = masked.argsort(dim=-1, stable=True)
-    ranks = torch.empty_like(order).scatter_(-1, order, torch.arange(key.shape[-1], device=key.device).expand_as(order))
+    ranks = torch.empty_like(order).scatter(-1, order, torch.arange(key.shape[-1], device=key.device).expand_as(order))
     return torch.where(picked, ranks, torch.full_like(ranks, -1))
 
 
@@ -117,20 +141,30 @@ def select(
     *,
     warm: bool,
     generator: torch.Generator | None = None,
+    noise: tuple[Tensor, Tensor] | None = None,
 ) -> Selection:
     """Pick up to k target positions per row and as many source tokens to put there.
 
     ``warm``: the Gumbel straight-through phase (masks carry gradients to the gate logits).
+    ``noise``: the uniform draws from :func:`draw_noise`; drawn here from ``generator`` when not given.
     """
     n_target = target_logits.shape[1]
     k = max(0, min(k, n_target, source_logits.shape[1]))
-    device = target_logits.device
+    if noise is None:
+        noise = draw_noise(
+            target_logits.shape,
+            source_logits.shape,
+            k,
+            cfg,
+            warm=warm,
+            generator=generator,
+            device=target_logits.device,
+        )
     if cfg.selection == "none" or k == 0:
         t, s = torch.zeros_like(target_logits), torch.zeros_like(source_logits)
         return Selection(t, s, t.long() - 1, s.long() - 1)
     if cfg.selection == "random":
-        t = _hard_khot(torch.rand(target_logits.shape, generator=generator, device=device), k)
-        s = _hard_khot(torch.rand(source_logits.shape, generator=generator, device=device), k)
+        t, s = _hard_khot(noise[0], k), _hard_khot(noise[1], k)
         return Selection(t, s, _rank_among(t > 0.5, _index_key(t)), _rank_among(s > 0.5, _index_key(s)))
 
     if cfg.noise == "scores":
@@ -141,11 +175,11 @@ def select(
     replace_rank = target_scores if side == "high" else -target_scores  # higher = replaced first
     if warm:
         if cfg.straight_through == "keep":  # official: a relaxed (T - k)-hot of the tokens to keep
-            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau, gumbel(target_scores.shape, generator, device))
+            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau, gumbel(noise[0]))
             target = 1.0 - keep
         else:
-            target, _ = subset_khot(replace_rank, k, cfg.tau, gumbel(target_scores.shape, generator, device))
-        source, source_strength = subset_khot(source_scores, k, cfg.tau, gumbel(source_scores.shape, generator, device))
+            target, _ = subset_khot(replace_rank, k, cfg.tau, gumbel(noise[0]))
+        source, source_strength = subset_khot(source_scores, k, cfg.tau, gumbel(noise[1]))
     else:
         target = _hard_khot(replace_rank.detach(), k)
         source, source_strength = _hard_khot(source_scores.detach(), k), source_scores.detach()

@@ -106,10 +106,10 @@ def fit(
 
 class Run:
     """One run's objects (data, model, method, optimiser) built from a config, and, with ``resume``, restored
-    from a checkpoint. ``fit`` trains it; ``pare_core.inspect`` rebuilds a finished run from its checkpoint
-    to look at its gate without training."""
+    from a checkpoint (a folder, or a state already loaded: a fused run's seed). ``fit`` trains it;
+    ``pare_core.inspect`` rebuilds a finished run from its checkpoint to look at its gate without training."""
 
-    def __init__(self, cfg: TrialConfig, resume: str | os.PathLike | None):
+    def __init__(self, cfg: TrialConfig, resume: str | os.PathLike | dict[str, Any] | None):
         if cfg.runtime.threads:
             torch.set_num_threads(cfg.runtime.threads)
         self.cfg = cfg
@@ -172,12 +172,13 @@ class Run:
         if cfg.runtime.compile:
             self.model.backbone.forward = torch.compile(self.model.backbone.forward)
         if resume is not None:
-            self._restore(load_checkpoint(resume))
+            self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if "optimizer" in state:  # a fused run's seeds share one optimiser, saved apart (pare_core.fusion)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
         torch.set_rng_state(state["rng_torch"])
         self.ctx.method_rng.set_state(state["rng_method"])
@@ -194,20 +195,27 @@ class Run:
         checkpointer = Checkpointer(self)
         metrics: dict[str, Any] = {}
         while self.epoch < cfg.train.epochs:
-            if cfg.runtime.fail_at_epoch == self.epoch + 1 and not self.resumed:
-                raise RuntimeError(f"injected failure at epoch {self.epoch + 1} (runtime.fail_at_epoch)")
-            metrics = self._train_epoch()
-            self.epoch += 1
-            metrics.update(self.method.end_epoch(self.ctx))
-            metrics.update(self._evaluate("val", self.data.x_val, self.data.y_val))
-            if self.epoch == 1:
-                metrics.update(self.stage_metrics)
-            if self.epoch == cfg.train.epochs:
-                metrics.update(self._final_metrics())
-            metrics["optimizer_steps"] = self.stage_steps + self.epoch * self.steps_per_epoch
-            metrics["wall_s"] = self.wall_s()
+            self.check_injected_failure()
+            metrics = self.finish_epoch(self._train_epoch())
             if report is not None:
                 report(metrics, checkpointer)
+        return metrics
+
+    def check_injected_failure(self) -> None:
+        if self.cfg.runtime.fail_at_epoch == self.epoch + 1 and not self.resumed:
+            raise RuntimeError(f"injected failure at epoch {self.epoch + 1} (runtime.fail_at_epoch)")
+
+    def finish_epoch(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """After an epoch's last step: count it, then add the method's, validation and (last epoch) test metrics."""
+        self.epoch += 1
+        metrics.update(self.method.end_epoch(self.ctx))
+        metrics.update(self._evaluate("val", self.data.x_val, self.data.y_val))
+        if self.epoch == 1:
+            metrics.update(self.stage_metrics)
+        if self.epoch == self.cfg.train.epochs:
+            metrics.update(self._final_metrics())
+        metrics["optimizer_steps"] = self.stage_steps + self.epoch * self.steps_per_epoch
+        metrics["wall_s"] = self.wall_s()
         return metrics
 
     def _train_epoch(self) -> dict[str, Any]:
@@ -216,8 +224,7 @@ class Run:
         epoch_info = self.method.start_epoch(ctx)
         model.train()
         batch = cfg.train.batch_size
-        order = self._batch_order(self.steps_per_epoch * batch)
-        order_hash = int.from_bytes(hashlib.blake2b(order.numpy().tobytes(), digest_size=6).digest(), "big")
+        order, order_hash = self.batch_order()
         order = order.to(self.device)
         sums: dict[str, torch.Tensor] = {}
         loss_sum = torch.zeros((), device=self.device)
@@ -244,12 +251,25 @@ class Run:
                 sums[key] = sums.get(key, 0.0) + value.detach().float()
         bad_step = int(first_bad)  # the epoch's one host synchronisation
         if bad_step >= 0:
-            raise NonFiniteLossError(
-                f"non-finite training loss at epoch {self.epoch + 1}, step {bad_step + 1} "
-                f"(global step {self.epoch * self.steps_per_epoch + bad_step + 1})"
-            )
-        train_s = time.perf_counter() - start
-        # batch_order_hash: a fingerprint of the epoch's batches; arms paired by seed share it.
+            raise self.non_finite_error(bad_step)
+        return self.epoch_metrics(order_hash, epoch_info, loss_sum, sums, time.perf_counter() - start)
+
+    def non_finite_error(self, step: int) -> NonFiniteLossError:
+        return NonFiniteLossError(
+            f"non-finite training loss at epoch {self.epoch + 1}, step {step + 1} "
+            f"(global step {self.epoch * self.steps_per_epoch + step + 1})"
+        )
+
+    def epoch_metrics(
+        self,
+        order_hash: int,
+        epoch_info: dict[str, float],
+        loss_sum: torch.Tensor,
+        sums: dict[str, torch.Tensor],
+        train_s: float,
+    ) -> dict[str, Any]:
+        """An epoch's training metrics from its step sums; ``batch_order_hash`` fingerprints the epoch's
+        batches (arms paired by seed share it)."""
         metrics = {
             "epoch": self.epoch + 1,
             "train_loss": float(loss_sum) / self.steps_per_epoch,
@@ -257,10 +277,15 @@ class Run:
         }
         metrics.update(epoch_info)
         metrics.update({key: float(value) / self.steps_per_epoch for key, value in sums.items()})
-        metrics["samples_per_s"] = self.steps_per_epoch * batch / train_s
+        metrics["samples_per_s"] = self.steps_per_epoch * self.cfg.train.batch_size / train_s
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         metrics["epoch_s"] = train_s
         return metrics
+
+    def batch_order(self) -> tuple[torch.Tensor, int]:
+        """This epoch's sample order and its fingerprint."""
+        order = self._batch_order(self.steps_per_epoch * self.cfg.train.batch_size)
+        return order, int.from_bytes(hashlib.blake2b(order.numpy().tobytes(), digest_size=6).digest(), "big")
 
     def _batch_order(self, n_samples: int) -> torch.Tensor:
         """Concatenated random permutations: every batch is full, every sample is seen once per pass.

@@ -73,9 +73,20 @@ class Method:
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
-    def training_loss(self, ctx: TrainContext, x: Tensor, y: Tensor) -> StepOut:
+    def draw(self, ctx: TrainContext, x: Tensor) -> dict[str, Tensor]:
+        """The step's random draws from ``ctx.method_rng`` (and the source samples they pick).
+
+        Kept apart from :meth:`loss` so that seeds trained together (``pare_core.fusion``) each draw
+        from their own stream, then compute their losses in one batched call."""
+        return {}
+
+    def loss(self, ctx: TrainContext, x: Tensor, y: Tensor, draws: dict[str, Tensor]) -> StepOut:
+        """The step's loss: a function of the model's parameters, the batch and the draws alone."""
         features = ctx.model.encode(ctx.model.embed(x))
         return StepOut(ctx.loss_fn(ctx.model.head(features), y), features)
+
+    def training_loss(self, ctx: TrainContext, x: Tensor, y: Tensor) -> StepOut:
+        return self.loss(ctx, x, y, self.draw(ctx, x))
 
 
 class Aux:

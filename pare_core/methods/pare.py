@@ -33,7 +33,7 @@ from scipy.stats import kendalltau
 from torch import Tensor, nn
 
 from pare_core import curriculum
-from pare_core.gate import GatingNetwork, mix_tokens, select
+from pare_core.gate import GatingNetwork, draw_noise, mix_tokens, select
 from pare_core.methods.align import align_embedder
 from pare_core.methods.base import Method, StepOut, TrainContext
 
@@ -47,9 +47,8 @@ def joint_soft_label_loss(
     (the official FocalLoss with lam)."""
     logits = torch.cat([target_logits, source_logits], dim=-1)
     n_target = target_logits.shape[-1]
-    soft = torch.zeros_like(logits)
-    soft.scatter_(-1, y.unsqueeze(-1), (1.0 - lam).unsqueeze(-1).to(soft.dtype))
-    soft.scatter_(-1, (y_src + n_target).unsqueeze(-1), lam.unsqueeze(-1).to(soft.dtype))
+    soft = torch.zeros_like(logits).scatter(-1, y.unsqueeze(-1), (1.0 - lam).unsqueeze(-1).to(logits.dtype))
+    soft = soft.scatter(-1, (y_src + n_target).unsqueeze(-1), lam.unsqueeze(-1).to(logits.dtype))
     return -(soft * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
@@ -124,7 +123,30 @@ class PareMethod(Method):
         if "last_probe_scores" in state:
             self.last_probe_scores = state["last_probe_scores"].numpy()
 
-    def training_loss(self, ctx: TrainContext, x: Tensor, y: Tensor) -> StepOut:
+    def n_mixed(self, batch_size: int) -> int:
+        """Mixed copies are made of the first n samples (the batch is already a random draw); the paper mixes all."""
+        return max(1, math.ceil(self.cfg.mix.batch_frac * batch_size))
+
+    def draw(self, ctx: TrainContext, x: Tensor) -> dict[str, Tensor]:
+        if self.k == 0:
+            return {}
+        n_mix, source, model = self.n_mixed(x.shape[0]), ctx.source, ctx.model
+        idx = torch.randint(len(source.labels), (n_mix,), generator=ctx.method_rng, device=ctx.device)
+        draws = {"source_tokens": source.tokens[idx], "source_labels": source.labels[idx]}
+        noise = draw_noise(
+            (n_mix, model.plan.n_tokens),
+            (n_mix, source.tokens.shape[1]),
+            self.k,
+            self.cfg.gate,
+            warm=self.warm,
+            generator=ctx.method_rng,
+            device=ctx.device,
+        )
+        if noise is not None:
+            draws["target_noise"], draws["source_noise"] = noise
+        return draws
+
+    def loss(self, ctx: TrainContext, x: Tensor, y: Tensor, draws: dict[str, Tensor]) -> StepOut:
         cfg, model = self.cfg, ctx.model
         tokens = model.embed(x)
         target_logits = model.gate(tokens)
@@ -132,17 +154,13 @@ class PareMethod(Method):
         clean = ctx.loss_fn(model.head(features), y)
         stats = {"gate_mean": torch.sigmoid(target_logits.detach()).mean()}
         if self.k == 0:  # nothing to replace: no mixed pass (selection=none, or the curriculum reached 0)
-            stats["gate_selected_frac"] = torch.zeros((), device=x.device)
+            stats["gate_selected_frac"] = torch.zeros_like(stats["gate_mean"])
             return StepOut(clean, features, stats)
 
-        # Mixed copies of the first n_mix samples (the batch is already a random draw); the paper mixes all.
-        n_mix = max(1, math.ceil(cfg.mix.batch_frac * x.shape[0]))
-        source = ctx.source
-        idx = torch.randint(len(source.labels), (n_mix,), generator=ctx.method_rng, device=ctx.device)
-        src_tokens, y_src = source.tokens[idx], source.labels[idx]
-        selection = select(
-            target_logits[:n_mix], model.gate(src_tokens), self.k, cfg.gate, warm=self.warm, generator=ctx.method_rng
-        )
+        n_mix = self.n_mixed(x.shape[0])
+        src_tokens, y_src = draws["source_tokens"], draws["source_labels"]
+        noise = (draws["target_noise"], draws["source_noise"]) if "target_noise" in draws else None
+        selection = select(target_logits[:n_mix], model.gate(src_tokens), self.k, cfg.gate, warm=self.warm, noise=noise)
         mix = mix_tokens(tokens[:n_mix], src_tokens, selection, cfg.gate.straight_through)
         with frozen_running_stats(model.backbone):
             mixed = model.encode(mix.tokens)

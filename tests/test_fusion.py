@@ -1,0 +1,143 @@
+"""Fused seeds train exactly as separate runs do (``pare_core.fusion``: the equivalence contract).
+
+Seeds {0, 1, 2} run separately with ``fit`` and fused with ``fit_seeds`` on the tiny budget, for
+fine-tuning and for PaRe in both gate phases (epoch 1 warm: Gumbel straight-through; epochs 2-3 hard
+top-k). Every seed's per-epoch metrics must agree within ``RTOL``: the batched matrix products sum in
+another order, so float rounding differs; a different data order, draw or dropout mask would differ by
+far more (e.g. one dropout mask changed moves train_loss by ~1e-2). The batch fingerprints must match
+exactly. A resumed fused run continues every seed, and a diverging seed fails alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pare_core.config import TrialConfig
+from pare_core.fusion import fit_seeds, fusion_blocker
+from pare_core.train import NonFiniteLossError, fit
+
+SEEDS = [0, 1, 2]
+RTOL = 1e-4
+COMPARED = ("train_loss", "val_error", "val_loss", "gate_mean", "gate_selected_frac", "gate_score_std", "test_error")
+ARMS = {
+    "finetune": {"method": "finetune"},
+    "pare": {"method": "pare", "gate.warm_frac": 0.34},  # 1 warm epoch of 3, then hard top-k
+}
+
+
+@pytest.fixture(scope="module")
+def budget(tiny_budget) -> dict:
+    return {**tiny_budget, "train.epochs": 3, "train.steps_per_epoch": 3}
+
+
+@pytest.fixture(scope="module")
+def separate(budget) -> dict[str, dict[int, list[dict]]]:
+    """Each arm's seeds trained one by one, as unfused trials are."""
+    out: dict[str, dict[int, list[dict]]] = {}
+    for arm, keys in ARMS.items():
+        out[arm] = {}
+        for seed in SEEDS:
+            rows: list[dict] = []
+            fit(TrialConfig.from_flat({**budget, **keys, "seed": seed}), lambda m, _c, rows=rows: rows.append(m))
+            out[arm][seed] = rows
+    return out
+
+
+def fused(flat: dict, report=None, resume=None) -> dict[int, list]:
+    rows: dict[int, list] = {seed: [] for seed in SEEDS}
+
+    def collect(results, checkpointer):
+        for seed, result in results.items():
+            rows[seed].append(result)
+        if report is not None:
+            report(results, checkpointer)
+
+    fit_seeds(TrialConfig.from_flat(flat), SEEDS, collect, resume=resume)
+    return rows
+
+
+def assert_same(expected: list[dict], got: list[dict]) -> None:
+    assert [r["epoch"] for r in got] == [r["epoch"] for r in expected]
+    for want, have in zip(expected, got):
+        assert set(want) <= set(have)
+        assert have["batch_order_hash"] == want["batch_order_hash"]
+        for key in COMPARED:
+            if key in want:
+                assert have[key] == pytest.approx(want[key], rel=RTOL, abs=1e-7), (key, want["epoch"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arm", ARMS)
+def test_fused_seeds_match_separate_runs(arm, budget, separate):
+    rows = fused({**budget, **ARMS[arm]})
+    for seed in SEEDS:
+        assert_same(separate[arm][seed], rows[seed])
+        assert all(r["fused_seeds"] == len(SEEDS) for r in rows[seed])
+    if arm == "pare":  # both gate phases ran
+        assert [r["gate_warm"] for r in rows[0]] == [1.0, 0.0, 0.0]
+
+
+@pytest.mark.slow
+def test_a_resumed_fused_run_continues_every_seed(budget, separate, tmp_path):
+    flat = {**budget, **ARMS["pare"]}
+
+    def save_after_first(results, checkpointer):
+        if next(iter(results.values()))["epoch"] == 1:
+            checkpointer.save(tmp_path)
+
+    first = fused(flat, save_after_first)
+    resumed = fused(flat, resume=tmp_path)
+    for seed in SEEDS:
+        assert_same(separate["pare"][seed][1:], resumed[seed])
+        assert resumed[seed][-1]["test_error"] == first[seed][-1]["test_error"]
+
+
+@pytest.mark.slow
+def test_a_diverging_seed_fails_alone(budget, separate):
+    def poison_seed_1(results, checkpointer):  # seed 1's head weights become NaN after epoch 1
+        if isinstance(results.get(1), dict) and results[1]["epoch"] == 1:
+            fused_run = checkpointer._fused
+            with torch.no_grad():
+                fused_run.stacked["head.proj.weight"][1].fill_(math.nan)
+
+    rows = fused({**budget, **ARMS["finetune"]}, poison_seed_1)
+    assert isinstance(rows[1][-1], NonFiniteLossError) and "epoch 2, step 1" in str(rows[1][-1])
+    assert len(rows[1]) == 2  # reported failed once, then dropped
+    for seed in (0, 2):
+        assert_same(separate["finetune"][seed], rows[seed])
+
+
+@pytest.mark.slow
+def test_every_seed_failing_raises(budget):
+    def poison_all(results, checkpointer):
+        with torch.no_grad():
+            checkpointer._fused.stacked["head.proj.weight"].fill_(math.nan)
+
+    with pytest.raises(NonFiniteLossError):
+        fused({**budget, **ARMS["finetune"]}, poison_all)
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [
+        ({"method": "orca"}, "method=orca"),
+        ({"method": "mona"}, "method=mona"),
+        ({"method": "pare", "align.epochs": 2}, "align.epochs"),
+        ({"aux": "lsg"}, "aux=lsg"),
+        ({"backbone.name": "efficientnet_lite0"}, "backbone.name=efficientnet_lite0"),
+        ({"runtime.compile": True}, "runtime.compile"),
+    ],
+)
+def test_what_cannot_be_fused_says_why(keys, reason):
+    cfg = TrialConfig.from_flat(keys)
+    assert reason in fusion_blocker(cfg)
+    with pytest.raises(ValueError, match="cannot be fused"):
+        fit_seeds(cfg, SEEDS)
+
+
+def test_the_default_arms_fuse():
+    assert fusion_blocker(TrialConfig()) is None
+    assert fusion_blocker(TrialConfig.from_flat({"method": "finetune"})) is None
