@@ -30,6 +30,7 @@ class SweepArgs:
     trackers: list[str] = field(default_factory=list)
     calibrate: bool = False
     no_reuse: bool = False
+    fuse_seeds: bool | None = None  # None: the spec's ``fuse_seeds``
 
 
 TRACKERS = ("tensorboard", "mlflow", "wandb")  # --tracker choices (sweeps.trackers wires them to Tune)
@@ -40,6 +41,7 @@ TRIAL_FLAGS = {
     "base": "--base",
     "gpus_per_trial": "--gpus-per-trial",
     "cpus_per_trial": "--cpus-per-trial",
+    "fuse_seeds": "--fuse-seeds",
 }
 
 
@@ -57,6 +59,17 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"--seeds {text!r} is invalid: give distinct seeds >= 0, e.g. 0-4")
     return seeds
+
+
+def format_seeds(seeds: list[int]) -> str:
+    """[0, 1, 2, 3, 4] -> ``"0-4"``, [0, 1, 2, 7] -> ``"0-2,7"``: the inverse of :func:`parse_seeds`."""
+    runs: list[list[int]] = []
+    for seed in seeds:
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 RESOURCE_RULES = {
@@ -154,6 +167,13 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
         action="store_true",
         help="run every trial, even those whose key matches a "
         "finished trial under --storage-path (default: reuse them)",
+    )
+    parser.add_argument(
+        "--fuse-seeds",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the seeds of each arm as one fused trial (one stacked model; arms that cannot fuse run "
+        "one trial per seed, --dry-run says why); default: the spec's fuse_seeds (false)",
     )
     ns = parser.parse_args(argv)
     args = SweepArgs(**{k: v for k, v in vars(ns).items() if v is not None})

@@ -31,7 +31,10 @@ from pare_core.tasks.common import CACHE_VERSION
 TRIAL_KEY = "trial_key"  # the entry of a trial's params.json that holds its key ...
 CODE_KEY = "code_version"  # ... and the code version it ran (what provenance footers count)
 ARM_KEY = "arm"  # ... and its arm's name, as the spec names it (not part of the key: a rename changes no run)
-IDENTITY_KEYS = (TRIAL_KEY, CODE_KEY, ARM_KEY)  # params.json entries that are not TrialConfig keys
+# A fused trial (sweeps.fused) trains several seeds: their list ("0,1,2") and each seed's own key, in order.
+SEEDS_KEY = "seeds"
+SEED_KEYS_KEY = "seed_trial_keys"
+IDENTITY_KEYS = (TRIAL_KEY, CODE_KEY, ARM_KEY, SEEDS_KEY, SEED_KEYS_KEY)  # params.json entries not in TrialConfig
 REPO = Path(__file__).resolve().parents[1]
 # What the training code is: the science, the sweep plumbing that runs it, and the pinned dependencies.
 # Specs (sweeps/configs) are not code: their effect is the resolved config, already in the key.

@@ -7,7 +7,9 @@ already finished anywhere under the storage root; a match is reused, not re-run.
 
 What counts as finished: a trial folder whose ``params.json`` holds a key and whose last
 ``result.json`` row holds ``test_error`` (written only after the last epoch, so a trial that crashed
-for good, was stopped early, or is still running never matches). A folder that cannot be read is
+for good, was stopped early, or is still running never matches). A fused trial (``sweeps.fused``) is
+one finished trial per seed that has ``test_error``, under that seed's own key: the key its unfused
+run has, so fused and unfused launches reuse each other's seeds. A folder that cannot be read is
 skipped with a warning, never reused.
 """
 
@@ -16,48 +18,35 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pyarrow.fs
 
+from sweeps.fused import TrialRecord, seed_records, seeds_of
 from sweeps.identity import TRIAL_KEY
 
-TAIL_BYTES = 1 << 16  # the last result row is at the end of result.json; rows are a few kB at most
+TAIL_BYTES = 1 << 16  # the last result row is at the end of result.json; rows are a few kB per seed at most
 LOCK_FILE = ".launch.lock"
 
 
-@dataclass
-class FinishedTrial:
-    """A finished trial in the store, shaped like the Tune trials the summary renders."""
-
-    trial_id: str
-    path: str  # URI or local path of the trial folder
-    config: dict[str, Any]
-    last_result: dict[str, Any]
-    status: str = "TERMINATED"
-    num_failures: int = 0
-    reused: bool = field(default=True)
-
-
-def finished_trials(storage_root: str, warn: Callable[[str], None] = print) -> dict[str, FinishedTrial]:
+def finished_trials(storage_root: str, warn: Callable[[str], None] = print) -> dict[str, TrialRecord]:
     """Every finished trial under ``storage_root`` (``<root>/<experiment>/<trial>/``) by key.
 
     Trials without a key (older results) are ignored; unreadable folders are skipped and reported
     once through ``warn``. When two finished trials share a key, the first in path order wins.
     """
     fs, root = pyarrow.fs.FileSystem.from_uri(storage_root)
-    found: dict[str, FinishedTrial] = {}
+    found: dict[str, TrialRecord] = {}
     skipped: list[str] = []
     for experiment in sorted(_subdirs(fs, root)):
         for trial_dir in sorted(_subdirs(fs, experiment)):
             try:
-                trial = _read_finished(fs, trial_dir)
+                runs = _read_finished(fs, trial_dir)
             except (OSError, ValueError, KeyError, TypeError) as err:  # torn, partial or foreign files
                 skipped.append(f"{trial_dir} ({type(err).__name__}: {err})")
                 continue
-            if trial is not None:
-                found.setdefault(trial.config[TRIAL_KEY], trial)
+            for run in runs:
+                found.setdefault(run.config[TRIAL_KEY], run)
     if skipped:
         warn(
             f"warning: skipped {len(skipped)} unreadable trial folder(s) in {storage_root} (never reused); "
@@ -74,28 +63,27 @@ def _subdirs(fs: pyarrow.fs.FileSystem, path: str) -> list[str]:
     return [i.path for i in infos if i.type == pyarrow.fs.FileType.Directory and not i.base_name.startswith(".")]
 
 
-def _read_finished(fs: pyarrow.fs.FileSystem, trial_dir: str) -> FinishedTrial | None:
-    """The trial if it finished and carries a key; None if it is not a trial or not finished."""
+def _read_finished(fs: pyarrow.fs.FileSystem, trial_dir: str) -> list[TrialRecord]:
+    """The trial's finished runs that carry a key (a fused trial's finished seeds, each under its own
+    key); none if it is not a trial or not finished."""
     params = fs.get_file_info(f"{trial_dir}/params.json")
     if params.type == pyarrow.fs.FileType.NotFound:
-        return None  # not a trial folder (e.g. analysis output)
+        return []  # not a trial folder (e.g. analysis output)
     with fs.open_input_stream(params.path) as f:
         config = json.loads(f.readall())
     if TRIAL_KEY not in config:
-        return None
+        return []
     result = fs.get_file_info(f"{trial_dir}/result.json")
     if result.type == pyarrow.fs.FileType.NotFound:
-        return None  # never reported
+        return []  # never reported
     with fs.open_input_file(result.path) as f:
-        f.seek(max(0, result.size - TAIL_BYTES))
+        f.seek(max(0, result.size - TAIL_BYTES * len(seeds_of(config))))
         lines = [line for line in f.read().decode(errors="replace").splitlines() if line.strip()]
     if not lines:
-        return None
+        return []
     last = json.loads(lines[-1])
-    if "test_error" not in last:
-        return None
-    trial_id = last.get("trial_id") or os.path.basename(trial_dir)
-    return FinishedTrial(trial_id=str(trial_id), path=trial_dir, config=config, last_result=last)
+    trial = TrialRecord(str(last.get("trial_id") or os.path.basename(trial_dir)), trial_dir, config, last, reused=True)
+    return [run for run in seed_records(trial, trial.status) if "test_error" in run.last_result]
 
 
 class LaunchLocked(RuntimeError):

@@ -26,9 +26,10 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from pare_core.config import TrialConfig, inert_keys
 from pare_core.formatting import markdown_table
 from sweeps import cost, progress, storage, trackers
-from sweeps.cli import SweepArgs
+from sweeps.cli import SweepArgs, format_seeds
+from sweeps.fused import TrialRecord, fuse, is_fused, seed_error, seed_text, seeds_of, split
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, code_version, config_only, provenance, trial_key
-from sweeps.reuse import FinishedTrial, LaunchLock, LaunchLocked, finished_trials
+from sweeps.reuse import LaunchLock, LaunchLocked, finished_trials
 from sweeps.spec import TUNED_DIR, SpecError, Sweep, build
 from sweeps.summary import SummaryCallback
 from sweeps.trainable import train_trial
@@ -68,7 +69,8 @@ def dry_run(sweep: Sweep, args: SweepArgs) -> int:
 
 def describe(sweep: Sweep) -> str:
     """The ``--dry-run`` text: fixed keys, one row per trial (or the search space; "—": a key with no
-    effect on that trial), trial count and resources."""
+    effect on that trial), trial count and resources; with ``fuse_seeds``, which arms run one trial per
+    seed instead of one fused trial, and why."""
     defaults = TrialConfig().to_flat()
     varying = set(sweep.swept) | {"seed"}
     fixed = {k: v for k, v in sweep.base.items() if k not in varying and v != defaults[k]}
@@ -82,12 +84,12 @@ def describe(sweep: Sweep) -> str:
         own = ["cpu", "gpu"] if sweep.arm_resources else []  # arms have their own resources: one column each
         lines.append(
             markdown_table(
-                ["#", *sweep.swept, "seed", *own],
+                ["#", *sweep.swept, "seeds" if sweep.fuse_seeds else "seed", *own],
                 [
                     [
                         i,
                         *("—" if k in inert_keys(t) else t[k] for k in sweep.swept),
-                        t["seed"],
+                        format_seeds(seeds_of(t)),
                         *(sweep.trial_resources(t)[r] for r in own),
                     ]
                     for i, t in enumerate(sweep.trials)
@@ -95,6 +97,13 @@ def describe(sweep: Sweep) -> str:
             )
         )
         count = f"{sweep.n_trials} trials = {arms} arms x {len(sweep.seeds)} seeds"
+        if sweep.fuse_seeds:
+            fused = sum(map(is_fused, sweep.trials))
+            count = (
+                f"{sweep.n_trials} trials for {arms} arms x {len(sweep.seeds)} seeds: {fused} fused (an arm's "
+                f"seeds trained as one stacked run; each seed is still its own result), "
+                f"{sweep.n_trials - fused} single-seed"
+            )
     else:
         lines.append(markdown_table(["searched key", "domain"], [[k, d] for k, d in sweep.space.items()]))
         count = f"{sweep.n_trials} trials sampled by {sweep.search['type']} (seed {sweep.seeds[0]})"
@@ -103,6 +112,7 @@ def describe(sweep: Sweep) -> str:
         "",
         f"{count}; scheduler {sweep.scheduler['type']}; metric {sweep.metric} ({sweep.mode}); "
         f"per trial {per_trial}; checkpoint every {sweep.checkpoint_every} epochs; up to {sweep.max_failures} retries",
+        *(f"not fused, one trial per seed: arm {arm}: {why}" for arm, why in sweep.fallbacks.items()),
         "",
     ]
     return "\n".join(lines)
@@ -135,23 +145,17 @@ def run(sweep: Sweep, args: SweepArgs) -> int:
 
 
 def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -> int:
-    reused: list[FinishedTrial] = []
+    reused: list[TrialRecord] = []
     if not args.resume:
         sweep = with_identity(sweep)
         if not args.no_reuse and sweep.search["type"] == "grid":
             found = finished_trials(storage_path)
-            reused = [found[t[TRIAL_KEY]] for t in sweep.trials if t[TRIAL_KEY] in found]
+            reused = [found[run[TRIAL_KEY]] for t in sweep.trials for run in split(t) if run[TRIAL_KEY] in found]
         sweep.reused = [t.path for t in reused]
         storage.write_text(storage.join(experiment, "sweep.json"), json.dumps(dataclasses.asdict(sweep), indent=1))
-    to_run = (
-        dataclasses.replace(
-            sweep, trials=[t for t in sweep.trials if t[TRIAL_KEY] not in {r.config[TRIAL_KEY] for r in reused}]
-        )
-        if reused
-        else sweep
-    )
+    to_run = dataclasses.replace(sweep, trials=unfinished(sweep.trials, {r.config[TRIAL_KEY] for r in reused}))
     print(
-        f"sweep {sweep.name}: {sweep.n_trials} trials ({len(reused)} reused, {to_run.n_trials} to run) -> "
+        f"sweep {sweep.name}: {_runs(sweep)} trials ({len(reused)} reused, {_runs(to_run)} to run) -> "
         f"{experiment} (live table: summary.md)",
         flush=True,
     )
@@ -190,9 +194,22 @@ def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -
             print(f"tuned config written to {write_tuned(sweep, results, experiment)}")
     finally:
         ray.shutdown()
-    failed = [r for r in results if r.error is not None]
-    print(f"{len(results)} trials, {len(failed)} failed. Results: {experiment}  Summary: {experiment}/summary.md")
+    runs = [(r, seed) for r in results for seed in seeds_of(r.config)]  # a fused trial: one per seed
+    failed = sum(r.error is not None or bool(seed_error(r.metrics or {}, seed)) for r, seed in runs)
+    print(f"{len(runs)} trials, {failed} failed. Results: {experiment}  Summary: {experiment}/summary.md")
     return 1 if failed else 0
+
+
+def unfinished(trials: list[dict[str, Any]], reused: set[str]) -> list[dict[str, Any]]:
+    """The trials left to run once the runs with keys in ``reused`` are reused: a fused trial keeps
+    only its other seeds (one left: an ordinary trial)."""
+    left = ([run for run in split(t) if run[TRIAL_KEY] not in reused] for t in trials)
+    return [fuse(runs) for runs in left if runs]
+
+
+def _runs(sweep: Sweep) -> int:
+    """Trials as results count them: a fused trial counts each of its seeds."""
+    return sum(len(seeds_of(t)) for t in sweep.trials) if sweep.search["type"] == "grid" else sweep.n_trials
 
 
 def _fail(message: str) -> int:
@@ -230,7 +247,7 @@ def _resources_text(resources: dict[str, float]) -> str:
 def _trainable(sweep: Sweep) -> Any:
     """The trainable with its resources: each trial's from its arm (``Sweep.trial_resources``), which
     Tune asks for by config (``with_resources`` takes a callable)."""
-    fn = tune.with_parameters(train_trial, checkpoint_every=sweep.checkpoint_every)
+    fn = tune.with_parameters(train_trial, checkpoint_every=sweep.checkpoint_every, metric=sweep.metric)
 
     def resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
         own = sweep.trial_resources(config)
@@ -256,17 +273,18 @@ def _beyond_machine(sweep: Sweep, available: dict[str, float]) -> str | None:
 
 def with_identity(sweep: Sweep) -> Sweep:
     """The sweep with each grid trial's key, code version and arm name (recorded in its params.json)
-    and the launch's provenance (recorded in sweep.json)."""
+    and the launch's provenance (recorded in sweep.json). A fused trial's seeds are keyed as their
+    unfused trials are (``sweeps.fused.fuse``)."""
     code = code_version()["version"]
     trials = [
-        {**t, TRIAL_KEY: trial_key(t, code), CODE_KEY: code, ARM_KEY: arm}
+        fuse([{**run, TRIAL_KEY: trial_key(run, code), CODE_KEY: code, ARM_KEY: arm} for run in split(t)])
         for t, arm in zip(sweep.trials, sweep.arm_names)
     ]
     return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file))
 
 
 def _tuner(
-    sweep: Sweep, storage_path: str, experiment: str, reused: list[FinishedTrial], tracker_names: list[str]
+    sweep: Sweep, storage_path: str, experiment: str, reused: list[TrialRecord], tracker_names: list[str]
 ) -> tune.Tuner:
     if sweep.search["type"] == "grid":
         # Arms need not be a cartesian product (e.g. `none` has no threshold), so each trial is a preset
@@ -338,7 +356,7 @@ def optuna_storage(experiment: str) -> Any:
 
 
 class TrialDirName:
-    """``<trial_id>_threshold_seed=3``: readable trial folders (Tune's default is unreadable), named by
+    """``<trial_id>_threshold_seed=3`` (fused: ``..._seeds=0-4``): readable trial folders (Tune's default is unreadable), named by
     the trial's arm; a trial without a named arm (a tuning trial) by its swept keys that act on it
     (``threshold`` is left out under ``selection=topk``)."""
 
@@ -349,7 +367,7 @@ class TrialDirName:
         inert = inert_keys(config_only(trial.config))
         parts = [f"{k.rsplit('.', 1)[-1]}={_short(trial.config.get(k))}" for k in self.keys if k not in inert]
         arm = trial.config.get(ARM_KEY)
-        name = "_".join([trial.trial_id, *([arm] if arm else parts), f"seed={trial.config.get('seed')}"])
+        name = "_".join([trial.trial_id, *([arm] if arm else parts), seed_text(trial.config)])
         return "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)[:120]
 
 

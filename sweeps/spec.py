@@ -6,6 +6,9 @@ allowed values and where the value came from (which YAML field, ``--base`` file 
 
 Precedence, lowest first: paper defaults < spec ``base`` < ``--base FILE`` < arm/grid values < seed
 < smoke overrides (``--smoke-test``) < ``--set``.
+
+With ``fuse_seeds`` (or ``--fuse-seeds``) each arm whose seeds ``pare_core.fusion`` can train together
+becomes one fused trial (``sweeps.fused``); the others keep one trial per seed, and the sweep records why.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ _FIELDS = {
     "gpu_s_per_epoch",
     "tuned",
     "smoke",
+    "fuse_seeds",
 }
 _SMOKE_FIELDS = {"overrides", "seeds", "arms", "grid", "search"}
 
@@ -77,6 +81,8 @@ class Sweep:
     provenance: dict[str, Any] = field(default_factory=dict)  # what launched it (sweeps.identity.provenance)
     reused: list[str] = field(default_factory=list)  # folders of finished trials this sweep reuses (sweeps.reuse)
     arm_names: list[str] = field(default_factory=list)  # each trial's arm, as the spec names it (grid: one per trial)
+    fuse_seeds: bool = False  # each arm's seeds train as one fused trial where they can (sweeps.fused)
+    fallbacks: dict[str, str] = field(default_factory=dict)  # fuse_seeds: arm name -> why it runs a trial per seed
 
     @property
     def n_trials(self) -> int:
@@ -130,6 +136,7 @@ def build(spec: str, args: SweepArgs) -> Sweep:
 
     search = {"type": "grid", **(use("search", None) or {})}
     _check_choice(f"{path} search.type", search["type"], SEARCHES)
+    fuse = _fuse_seeds(path, raw.get("fuse_seeds", False) if args.fuse_seeds is None else args.fuse_seeds, search)
     seeds = args.seeds or list(use("seeds", [0]))
     trials, space, arms = [], {}, []
     if search["type"] == "grid":
@@ -149,6 +156,10 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         own = resources if given is None else _resources(f"{origin}: resources", given, spec_resources, args)
         if own != resources:
             arm_resources.append({"arm": {k: trial[k] for k in swept}, "resources": own})
+    arm_names = [name for *_, name in arms for _ in seeds]
+    fallbacks: dict[str, str] = {}
+    if fuse:
+        trials, arm_names, fallbacks = _fused(trials, arm_names, len(seeds))
     scheduler = {"type": "fifo", **(raw.get("scheduler") or {})}
     _check_choice(f"{path} scheduler.type", scheduler["type"], SCHEDULERS)
     metric, mode = raw.get("metric", "val_error"), raw.get("mode", "min")
@@ -172,7 +183,9 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         tuned=bool(raw.get("tuned", False)),
         seeds=seeds,
         arm_resources=arm_resources,
-        arm_names=[name for *_, name in arms for _ in seeds],
+        arm_names=arm_names,
+        fuse_seeds=fuse,
+        fallbacks=fallbacks,
     )
 
 
@@ -256,6 +269,41 @@ def _trials(base: dict[str, Any], arms, seeds: list[int], late) -> list[dict[str
                 "or --set/--base overrides a key that the spec sweeps"
             )
     return trials
+
+
+def _fuse_seeds(path: Path, value: Any, search: dict[str, Any]) -> bool:
+    """``fuse_seeds`` checked: a boolean, and only for a grid (a searcher samples one config and one seed
+    per trial, so there are no seeds to fuse)."""
+    if not isinstance(value, bool):
+        raise SpecError(f"{path} fuse_seeds={value!r} is invalid: allowed values are true, false")
+    if value and search["type"] != "grid":
+        raise SpecError(
+            f"fuse_seeds (spec key or --fuse-seeds) is invalid with search type {search['type']}: a searcher "
+            "samples one config and one seed per trial, so there are no seeds to fuse; allowed values with "
+            f"search {search['type']}: false (drop --fuse-seeds, or --no-fuse-seeds over the spec's fuse_seeds: true)"
+        )
+    return value
+
+
+def _fused(
+    trials: list[dict[str, Any]], names: list[str], n_seeds: int
+) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    """Each arm's trials (they go arm by arm, seeds inside) as one fused trial where ``pare_core.fusion``
+    can train its seeds together, else one trial per seed; returns the trials, their arm names and,
+    per arm that is not fused, why."""
+    from pare_core.fusion import fusion_blocker  # imports torch: only a sweep that fuses pays for it
+    from sweeps.fused import fuse  # imports sweeps.identity (numpy): kept off the --help path
+
+    out, out_names, fallbacks = [], [], {}
+    for start in range(0, len(trials), n_seeds):
+        runs, name = trials[start : start + n_seeds], names[start]
+        why = "one seed per arm: nothing to fuse" if n_seeds == 1 else fusion_blocker(TrialConfig.from_flat(runs[0]))
+        if why:
+            fallbacks[name] = why
+        groups = [[run] for run in runs] if why else [runs]
+        out += [fuse(group) for group in groups]
+        out_names += [name] * len(groups)
+    return out, out_names, fallbacks
 
 
 def _space(path: Path, space: dict[str, Any], base: dict[str, Any], late) -> dict[str, dict[str, list]]:

@@ -2,21 +2,28 @@
 
 ``pare_core`` stays free of Ray: ``fit`` takes a plain ``report(metrics, checkpointer)`` callback, and
 this module adapts it to ``tune.report``. Only ``ray.tune.*`` APIs are used (the ``ray.train.*``
-spellings fail inside Tune in Ray 2.60).
+spellings fail inside Tune in Ray 2.60). A fused trial (``sweeps.fused``) runs
+``pare_core.fusion.fit_seeds`` the same way, reporting every seed's metrics in one row.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import ray
 from ray import tune
 
 from pare_core.config import TrialConfig
-from pare_core.train import Checkpointer, fit
+from pare_core.train import fit
+from sweeps.fused import is_fused, report_row, seeds_of
 from sweeps.identity import config_only
+
+SEED_FAILURES_FILE = "seed_failures.json"  # in a fused trial's checkpoint: the seeds failed so far, and why
+Publish = Callable[[dict[str, Any], Callable[[str], Any]], None]  # (row, save(directory)) -> tune.report
 
 
 def trial_threads() -> int:
@@ -25,12 +32,14 @@ def trial_threads() -> int:
     return max(1, int(cpus))
 
 
-def train_trial(config: dict[str, Any], checkpoint_every: int = 1) -> None:
-    """Run one trial; ``config`` is the full flat TrialConfig (what ``params.json`` then records).
+def train_trial(config: dict[str, Any], checkpoint_every: int = 1, metric: str = "val_error") -> None:
+    """Run one trial; ``config`` is the full flat TrialConfig (what ``params.json`` then records), plus a
+    fused trial's seeds.
 
     Reports every epoch; saves a checkpoint every ``checkpoint_every`` epochs and at the last one.
     After a crash, Tune restarts the trial and ``tune.get_checkpoint()`` hands back the latest
-    checkpoint, from which ``fit`` continues (epoch numbering continues).
+    checkpoint, from which ``fit`` (or ``fit_seeds``) continues (epoch numbering continues).
+    ``metric``: the sweep's, which a fused trial reports as its mean over live seeds.
     """
     # Ray logs "Checkpoint successfully created at: ..." from the worker at every checkpoint, and the
     # driver prints each such line: dozens per sweep that say nothing the summary does not.
@@ -40,19 +49,48 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1) -> None:
         cfg.runtime.threads = trial_threads()
     node_id = ray.get_runtime_context().get_node_id()
 
-    def report(metrics: dict[str, Any], ckpt: Checkpointer) -> None:
-        metrics = {**metrics, "node_id": node_id}  # which machine ran it: for scheduling checks and timings
-        epoch = metrics["epoch"]
+    def publish(row: dict[str, Any], save: Callable[[str], Any]) -> None:
+        row = {**row, "node_id": node_id}  # which machine ran it: for scheduling checks and timings
+        epoch = row["epoch"]
         if epoch % checkpoint_every and epoch != cfg.train.epochs:
-            tune.report(metrics)
+            tune.report(row)
             return
         with tempfile.TemporaryDirectory() as directory:
-            ckpt.save(directory)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+            save(directory)
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    def train(resume: str | None) -> None:
+        if is_fused(config):
+            _fit_fused(cfg, seeds_of(config), metric, publish, resume)
+        else:
+            fit(cfg, lambda metrics, ckpt: publish(metrics, ckpt.save), resume=resume)
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        fit(cfg, report)
+        train(None)
         return
     with checkpoint.as_directory() as directory:
-        fit(cfg, report, resume=directory)
+        train(directory)
+
+
+def _fit_fused(cfg: TrialConfig, seeds: list[int], metric: str, publish: Publish, resume: str | None) -> None:
+    """``fit_seeds`` with one report row per epoch (``sweeps.fused.report_row``). A seed's failure is
+    reported in every later row, and kept in the checkpoint, so a resumed trial still reports it."""
+    from pare_core.fusion import fit_seeds  # only fused trials need it
+
+    saved = Path(resume, SEED_FAILURES_FILE) if resume is not None else None
+    failed = {int(s): e for s, e in json.loads(saved.read_text()).items()} if saved and saved.exists() else {}
+
+    def report(results: dict[int, Any], checkpointer: Any) -> None:
+        failed.update({s: f"{type(r).__name__}: {r}" for s, r in results.items() if isinstance(r, BaseException)})
+        row = report_row({s: r for s, r in results.items() if isinstance(r, dict)}, failed, metric)
+        if row is None:  # every seed has failed: fit_seeds raises, and Tune records the trial's error
+            return
+
+        def save(directory: str) -> None:
+            checkpointer.save(directory)
+            Path(directory, SEED_FAILURES_FILE).write_text(json.dumps(failed))
+
+        publish(row, save)
+
+    fit_seeds(cfg, seeds, report, resume=resume)
