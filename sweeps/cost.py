@@ -17,7 +17,9 @@ without one has no guess: its figures read "—").
 
 Wall-clock time is the makespan of the trials at the sweep's concurrency (how many trials fit on the
 machine at once), placed in launch order as Tune does; device-hours are trial time x the devices a
-trial holds: CPU-hours for a CPU sweep, GPU-hours for a GPU sweep. Nothing here imports torch or Ray
+trial holds: CPU-hours for a CPU sweep, GPU-hours for a GPU sweep. A fused trial (``sweeps.fused``)
+holds one trial's resources and counts as its seeds' work, each seed at an unfused trial's time: an
+upper bound, since the probe times one seed and fusion's speed-up is not measured. Nothing here imports torch or Ray
 until a probe runs, so a plain ``--dry-run`` stays fast.
 """
 
@@ -37,6 +39,7 @@ from typing import Any, Callable, Sequence
 from pare_core.cache import atomic_path, data_root
 from pare_core.formatting import markdown_table
 from sweeps import storage
+from sweeps.fused import seeds_of
 from sweeps.identity import TRIAL_KEY, canonical_config, config_only
 from sweeps.spec import Sweep
 
@@ -78,7 +81,7 @@ class GroupEstimate:
     """The estimate for the trials of one (task, backbone, method, device) group."""
 
     group: dict[str, str]
-    trials: int
+    trials: int  # as results count them: each seed of a fused trial is one
     epochs: int  # per trial (the most any trial of the group runs)
     epoch_s: float
     trial_s: float  # one trial, start to end
@@ -100,6 +103,7 @@ class Estimate:
     device_hours: float  # trial time x the CPUs (CPU sweep) or GPUs (GPU sweep) each trial holds
     early_stopping: bool  # ASHA: the figures are an upper bound
     trials: list[dict[str, Any]]  # per trial: its key (grid sweeps), group, epochs, epoch_s, trial_s, source
+    fused: int = 0  # trials that train several seeds fused, each counted as its seeds' work
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -314,7 +318,7 @@ def estimate(
         rows.append(
             GroupEstimate(
                 group={**dict(zip(GROUP_KEYS, values)), "device": kind},
-                trials=len(members),
+                trials=sum(len(seeds_of(configs[i])) for i in members),
                 epochs=epochs,
                 epoch_s=measured.epoch_s(first_steps) if measured else guess,
                 trial_s=measured.trial_s(epochs, first_steps) if measured else epochs * guess,
@@ -337,6 +341,7 @@ def estimate(
         device_hours=sum(d * own[unit] for d, own in zip(durations, resources)) / 3600,
         early_stopping=sweep.scheduler["type"] == "asha",
         trials=per_trial,
+        fused=sum(len(seeds_of(c)) > 1 for c in configs),
     )
 
 
@@ -361,11 +366,15 @@ def launch_line(est: Estimate) -> str:
 
 
 def trial_seconds(config: dict[str, Any], measured: Measurement | None, guess_s_per_epoch: float) -> float:
-    """One trial's seconds from its group's measurement (its own epochs and steps), else the guess."""
+    """One trial's seconds from its group's measurement (its own epochs and steps), else the guess; a
+    fused trial's, its seeds' (see the module docstring)."""
     epochs = int(config["train.epochs"])
-    if measured is None:
-        return epochs * guess_s_per_epoch
-    return measured.trial_s(epochs, int(config["train.steps_per_epoch"]) or None)
+    one = (
+        epochs * guess_s_per_epoch
+        if measured is None
+        else measured.trial_s(epochs, int(config["train.steps_per_epoch"]) or None)
+    )
+    return len(seeds_of(config)) * one
 
 
 def _hours(hours: float) -> str:
@@ -399,6 +408,11 @@ def render(est: Estimate) -> list[str]:
         f"estimated {est.unit}-hours: {_hours(est.device_hours)} ({fmt_duration(est.trial_s)} of trial time x the "
         f"{est.unit}s each trial holds; on {', '.join(est.devices)}){bound}"
     )
+    if est.fused:
+        lines.append(
+            f"{est.fused} fused trial{'s' if est.fused != 1 else ''}: each holds one trial's {est.unit}s and counts "
+            "as its seeds' work at an unfused trial's time (an upper bound: fusion's speed-up is not measured)"
+        )
     if guesses:
         lines.append(
             f"{len(guesses)} of {len(est.groups)} group{'s' if len(est.groups) != 1 else ''} not measured "

@@ -7,6 +7,8 @@ ETA for the whole sweep: the running trials' remaining epochs at their own measu
 and the pending ones at the typical measured start-up and epoch time, placed on the sweep's
 concurrency (``sweeps.cost.makespan``); once a trial has finished, the typical extra time of a last
 epoch (test pass, baselines) is added too. Until one epoch has been measured the ETA reads "measuring".
+Counts are of seeds, as results count them: a fused trial (``sweeps.fused``) is one Tune trial that
+trains several seeds, and a seed that failed in it is failed while the others run on.
 
 On a terminal the view is redrawn in place (rich, twice a second at most); lines printed meanwhile
 (one per finished trial, by ``SummaryCallback``) scroll above it. When stdout is not a terminal (CI,
@@ -32,6 +34,7 @@ from ray.tune.experiment import Trial
 
 from pare_core.config import inert_keys
 from sweeps.cost import fmt_duration, makespan
+from sweeps.fused import seed_statuses, seed_text
 
 INTERVAL_ENV = "PARE_PROGRESS_INTERVAL_S"
 REFRESH_S = 0.5  # redraw at most this often on a terminal
@@ -50,9 +53,10 @@ def quiet_tune() -> None:
 
 
 def arm_text(config: dict[str, Any], swept: Sequence[str]) -> str:
-    """``gate.selection=threshold gate.threshold=0.5 seed=1``: the keys that tell the trial apart and act on it."""
+    """``gate.selection=threshold gate.threshold=0.5 seed=1`` (fused: ``seeds=0-4``): the keys that tell the
+    trial apart and act on it."""
     inert = inert_keys(config)
-    return " ".join(f"{k}={config.get(k)}" for k in [*swept, "seed"] if k not in inert)
+    return " ".join([*(f"{k}={config.get(k)}" for k in swept if k not in inert), seed_text(config)])
 
 
 @dataclass
@@ -148,13 +152,14 @@ class ProgressCallback(Callback):
 
     # -- what is shown ---------------------------------------------------------------------------
     def counts(self, trials: Sequence[Trial]) -> dict[str, int]:
-        status = [t.status for t in trials]
+        """Seeds done, failed, running, pending, and in all (a searcher's unborn trials count one each)."""
+        status = [s for t in trials for s in seed_statuses(t, t.status)]
         return {
             "done": status.count(Trial.TERMINATED) + self.reused,
             "failed": status.count(Trial.ERROR),
             "running": status.count(Trial.RUNNING),
             "pending": sum(s in (Trial.PENDING, Trial.PAUSED) for s in status) + self.unborn(trials),
-            "total": max(self.planned, len(trials)) + self.reused,
+            "total": len(status) + self.unborn(trials) + self.reused,
         }
 
     def unborn(self, trials: Sequence[Trial]) -> int:

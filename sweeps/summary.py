@@ -6,7 +6,8 @@ std over seeds of the metric and of ``test_error``.
 
 A driver-side Ray Tune callback, so it sees every trial, including trials finished before a
 ``--resume`` (Tune hands the full trial list to each hook). Failed trials are counted and listed,
-never dropped: a mean over the survivors alone would flatter an arm that crashes.
+never dropped: a mean over the survivors alone would flatter an arm that crashes. A fused trial
+counts as its seeds, each with its own metrics and status (``sweeps.fused``).
 """
 
 from __future__ import annotations
@@ -19,40 +20,41 @@ from ray.tune.experiment import Trial
 
 from pare_core.config import inert_keys
 from pare_core.formatting import markdown_table, mean_std_of
+from sweeps.fused import TrialRecord, seed_records, seed_text, split_ref
 from sweeps.identity import ARM_KEY, config_only
 from sweeps.storage import join, write_text
 
 DONE, FAILED = Trial.TERMINATED, Trial.ERROR
 
 
+def runs_of(trials: Sequence[Any], ending: dict[str, str]) -> list[TrialRecord]:
+    """One record per seed of ``trials`` (Tune trials and reused records), with its status: ``ending``
+    maps trial ids to the status they are entering (Tune calls the completion and error hooks before it
+    updates the trial's own status)."""
+    return [run for t in trials for run in seed_records(t, ending.get(t.trial_id, t.status))]
+
+
 def render(
     name: str, metric: str, swept: list[str], trials: Sequence[Trial], ending: dict[str, str] | None = None
 ) -> str:
-    """The summary's Markdown for the current state of ``trials`` (arms in creation order).
-
-    ``ending`` maps trial ids to the status they are entering: Tune calls the completion and error
-    hooks before it updates the trial's own status.
-    """
-    ending = ending or {}
-
-    def status(t: Trial) -> str:
-        return ending.get(t.trial_id, t.status)
-
-    arms: dict[Any, list[Trial]] = {}
-    for trial in trials:  # Tune trials and reused ones (sweeps.reuse.FinishedTrial, shaped alike)
-        name = trial.config.get(ARM_KEY)  # the spec's name; tuning trials have none: grouped by their values
-        arms.setdefault(name or tuple(repr(trial.config.get(k)) for k in swept), []).append(trial)
+    """The summary's Markdown for the current state of ``trials`` (arms in creation order; ``ending``:
+    see :func:`runs_of`), one trial per seed."""
+    runs = runs_of(trials, ending or {})
+    arms: dict[Any, list[TrialRecord]] = {}
+    for run in runs:
+        arm = run.config.get(ARM_KEY)  # the spec's name; tuning trials have none: grouped by their values
+        arms.setdefault(arm or tuple(repr(run.config.get(k)) for k in swept), []).append(run)
     rows = []
     for group in arms.values():
-        done = [t for t in group if status(t) == DONE]
-        failed = sum(status(t) == FAILED for t in group)
+        done = [t for t in group if t.status == DONE]
+        failed = sum(t.status == FAILED for t in group)
         inert = inert_keys(config_only(group[0].config))
         rows.append(
             [
                 group[0].config.get(ARM_KEY) or "—",
                 *("—" if k in inert else group[0].config.get(k) for k in swept),
                 len(done),
-                sum(getattr(t, "reused", False) for t in group),
+                sum(t.reused for t in group),
                 failed,
                 len(group) - len(done) - failed,
                 sum(t.num_failures for t in group),
@@ -71,33 +73,33 @@ def render(
         f"{metric} (mean ± std)",
         "test_error (mean ± std)",
     ]
-    counts = {s: sum(status(t) == s for t in trials) for s in (DONE, FAILED)}
-    n_reused = sum(getattr(t, "reused", False) for t in trials)
+    counts = {s: sum(t.status == s for t in runs) for s in (DONE, FAILED)}
+    n_reused = sum(t.reused for t in runs)
     text = [
         f"# Sweep `{name}`",
         "",
-        f"{len(trials)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
-        f"{len(trials) - counts[DONE] - counts[FAILED]} pending or running; {n_reused} of the done reused "
+        f"{len(runs)} trials: {counts[DONE]} done, {counts[FAILED]} failed, "
+        f"{len(runs) - counts[DONE] - counts[FAILED]} pending or running; {n_reused} of the done reused "
         "(finished earlier with the same key, not re-run). "
         f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
         f"(`test_error` appears when a trial ran its full budget).",
         "",
         markdown_table(headers, rows),
     ]
-    failures = [t for t in trials if status(t) == FAILED]
+    failures = [t for t in runs if t.status == FAILED]
     if failures:
         text += [
             "",
             "## Failed trials",
             "",
             markdown_table(
-                ["trial", "seed", *swept, "error file"],
+                ["trial", "seed", *swept, "error"],
                 [
                     [
                         t.trial_id,
                         t.config.get("seed"),
                         *(t.config.get(k) for k in swept),
-                        f"`{join(t.path, 'error.txt')}`",
+                        t.error or f"`{join(split_ref(t.path)[0], 'error.txt')}`",  # a fused seed's own error
                     ]
                     for t in failures
                 ],
@@ -123,16 +125,18 @@ class SummaryCallback(Callback):
         endings = {trial.trial_id: ending} if trial is not None and ending in (DONE, FAILED) else {}
         write_text(self.path, render(self.name, self.metric, self.swept, [*self.reused, *trials], endings))
         if trial is not None:
-            finished = sum(endings.get(t.trial_id, t.status) in (DONE, FAILED) for t in trials)
+            runs = runs_of(trials, endings)
+            finished = sum(t.status in (DONE, FAILED) for t in runs)
             inert = inert_keys(config_only(trial.config))
             arm = trial.config.get(ARM_KEY) or " ".join(
                 f"{k}={trial.config.get(k)}" for k in self.swept if k not in inert
             )
-            arm += f" seed={trial.config.get('seed')}"
+            failed_seeds = [t for t in runs_of([trial], endings) if t.error]
             result = trial.last_result
             print(
-                f"[{finished}/{len(trials)}] {ending:10s} {trial.trial_id} {arm}: epoch {result.get('epoch', 0)}, "
-                f"{self.metric}={result.get(self.metric, float('nan')):.4f}"
+                f"[{finished}/{len(runs)}] {ending:10s} {trial.trial_id} {arm} {seed_text(trial.config)}: "
+                f"epoch {result.get('epoch', 0)}, {self.metric}={result.get(self.metric, float('nan')):.4f}"
+                + (f"  ({len(failed_seeds)} seed(s) failed: see summary.md)" if failed_seeds else "")
                 + ("" if ending == DONE else f"  (error: {join(trial.path, 'error.txt')})"),
                 flush=True,
             )
