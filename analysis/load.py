@@ -12,6 +12,11 @@ Status of a trial (the ``status`` column):
   ``done`` with ``retries > 0``;
 - ``stopped``: ended early by the scheduler (ASHA) without error;
 - ``running``: not finished (pending, running or paused when the folder was copied).
+
+A fused trial (the seeds of one arm trained as one Tune trial, ``sweeps.fused``) is read as one row
+per seed, with the columns, key and curve its unfused trial has; its ``trial_id`` and ``trial_path``
+carry ``#seed=<s>``. A seed that failed while the others went on is an ``error`` row with its own
+error message.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pandas as pd
 
 from pare_core.config import inert_keys
 from sweeps import storage
+from sweeps.fused import is_fused, seed_error, seed_ref, seed_row, split, split_ref
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY
 
 CONFIG = "config/"
@@ -144,21 +150,26 @@ def _load_one(path: Path) -> _Folder:
     for trial_id, state in states.items():
         if not state.get("relative_logdir"):
             names.append(trial_id)  # never started: no folder yet
-    if not names:
+    by_dir = {s.get("relative_logdir") or tid: s for tid, s in states.items()}
+    reused = {str(Path(p)) for p in sweep.get("reused", []) if "://" not in p}
+    targets: list[tuple[Path, dict[str, Any] | None, int | None]] = [
+        (path / name, by_dir.get(name), None) for name in names
+    ]
+    for ref in sorted(reused):  # a trial folder, or one seed of a fused one (``<folder>#seed=<s>``)
+        folder, seed = split_ref(ref)
+        if Path(folder).parent != path and Path(folder).is_dir():
+            targets.append((Path(folder), None, seed))
+    if not targets:  # a launch that reused every trial from other folders has none of its own
         raise FileNotFoundError(
             f"{path}: no trials found (expected a Ray Tune experiment folder with one "
             "subfolder per trial holding params.json)"
         )
-    by_dir = {s.get("relative_logdir") or tid: s for tid, s in states.items()}
-    reused = {str(Path(p)) for p in sweep.get("reused", []) if "://" not in p}
-    targets = [(path / name, by_dir.get(name)) for name in names]
-    targets += [(Path(p), None) for p in sorted(reused) if Path(p).parent != path and Path(p).is_dir()]
     rows, curves = [], []
-    for trial_dir, state in targets:
-        row, curve = _read_trial(trial_dir, state, metric, mode)
-        row["reused"] = str(trial_dir) in reused
-        rows.append(row)
-        curves.append(curve.assign(trial_path=row["trial_path"]))
+    for trial_dir, state, only_seed in targets:
+        for row, curve in _read_trial(trial_dir, state, metric, mode, only_seed):
+            row["reused"] = row["trial_path"] in reused
+            rows.append(row)
+            curves.append(curve.assign(trial_path=row["trial_path"]))
     trials = pd.DataFrame(rows)
     trials["status"] = [_status(r, trials) for r in rows]
     trials, _ = label_arms(trials, sweep.get("swept"))
@@ -224,27 +235,60 @@ def arm_columns(arm_keys: list[str]) -> list[str]:
 
 
 def _read_trial(
-    trial_dir: Path, state: dict[str, Any] | None, metric: str, mode: str
-) -> tuple[dict[str, Any], pd.DataFrame]:
+    trial_dir: Path, state: dict[str, Any] | None, metric: str, mode: str, only_seed: int | None = None
+) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """The trial's row and curve; a fused trial's, one per seed (``only_seed``: that seed's alone)."""
     state = state or {}
     config = dict(_read_json(trial_dir / "params.json") or state.get("config") or {})
+    rows = _read_rows(trial_dir)
+    trial_id = str(state.get("trial_id") or (rows[-1].get("trial_id") if rows else None) or trial_dir.name)
+    if not is_fused(config):
+        return [_run_row(trial_dir, state, config, rows, (trial_id, str(trial_dir)), "", metric, mode)]
+    return [
+        _run_row(
+            trial_dir,
+            state,
+            run,
+            [own for own in (seed_row(r, run["seed"]) for r in rows) if own is not None],
+            (seed_ref(trial_id, run["seed"]), seed_ref(str(trial_dir), run["seed"])),
+            seed_error(rows[-1], run["seed"]) if rows else "",  # a failed seed's error is in every later report
+            metric,
+            mode,
+        )
+        for run in split(config)
+        if only_seed in (None, run["seed"])
+    ]
+
+
+def _run_row(
+    trial_dir: Path,
+    state: dict[str, Any],
+    config: dict[str, Any],
+    rows: list[dict[str, Any]],
+    ids: tuple[str, str],
+    seed_failure: str,
+    metric: str,
+    mode: str,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One run's row and curve from its config and reports; ``ids``: its trial id and path;
+    ``seed_failure``: what failed it inside a fused trial whose other seeds went on."""
+    config = dict(config)
     identity = {
         TRIAL_KEY: config.pop(TRIAL_KEY, None),
         CODE_KEY: config.pop(CODE_KEY, None),
         "arm_name": config.pop(ARM_KEY, None),
     }
-    rows = _read_rows(trial_dir)
-    trial_id = str(state.get("trial_id") or (rows[-1].get("trial_id") if rows else None) or trial_dir.name)
+    trial_id, trial_path = ids
     curve = _curve(rows, trial_id)
     last = curve.iloc[-1].to_dict() if len(curve) else {}
     row: dict[str, Any] = {
         "trial_id": trial_id,
         "trial_number": state.get("number"),
         "trial_dir": trial_dir.name,
-        "trial_path": str(trial_dir),
+        "trial_path": trial_path,
         "experiment": trial_dir.parent.name,
         **identity,
-        "tune_status": state.get("status"),
+        "tune_status": "ERROR" if seed_failure else state.get("status"),
         "retries": int(state.get("num_failures", _count_failures(trial_dir))),
         "error_file": (trial_dir / "error.txt").exists(),
         "epochs": int(last.get("epoch", 0) or 0),
@@ -257,7 +301,7 @@ def _read_trial(
     if len(values):
         best = values.idxmin() if mode == "min" else values.idxmax()
         row["best_" + metric], row["best_epoch"] = values[best], int(curve.loc[best, "epoch"])
-    row["error_message"] = _error_message(trial_dir) if row["error_file"] else ""
+    row["error_message"] = seed_failure or (_error_message(trial_dir) if row["error_file"] else "")
     return row, curve
 
 
