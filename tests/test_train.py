@@ -7,7 +7,7 @@ import torch
 
 from pare_core.config import TrialConfig
 from pare_core.methods.pare import joint_soft_label_loss
-from pare_core.train import NonFiniteLossError, fit, load_checkpoint
+from pare_core.train import NonFiniteLossError, Run, fit, load_checkpoint
 
 REQUIRED = {
     "epoch",
@@ -70,7 +70,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny):
             saved.append(metrics)
 
     fit(cfg, save_first)
-    assert load_checkpoint(tmp_path)["epoch"] == 1  # weights_only load
+    state = load_checkpoint(tmp_path)  # weights_only load
+    assert state["epoch"] == 1
+    frozen_query = "backbone.model.encoder.layer.0.attention.self.query.weight"
+    assert frozen_query not in state["model"] and "head.proj.weight" in state["model"]  # frozen: rebuilt, not saved
+    del state["model"]["head.proj.weight"]
+    with pytest.raises(RuntimeError, match="missing.*head.proj.weight"):
+        Run(cfg, state)
     resumed = []
     fit(cfg, lambda m, ckpt: resumed.append(dict(m)), resume=tmp_path)
     assert [r["epoch"] for r in resumed] == [2]
