@@ -24,6 +24,7 @@ from analysis import estimate, plots, provenance, tables, tuning
 from analysis.load import CONFIG, Results, load
 from analysis.stats import ALPHA, CONTROL_HELP, POWER, arm_stats, curve_stats, parse_control
 from pare_core.config import GateSelection, choices
+from sweeps.fused import split_ref
 
 GATE_SELECTIONS = tuple(s for s in choices(GateSelection) if s != "none")  # selections that replace tokens
 MAX_GATE_FIGURES = 6
@@ -438,7 +439,7 @@ def _gate_checkpoint(results: Results, trial: pd.Series) -> Path | None:
     The curriculum usually ends at ratio 0, so the last checkpoint replaces nothing; an earlier kept
     checkpoint shows the trained gate actually choosing tokens. Without per-epoch checkpoint names
     (an old folder) the last ``checkpoint_*`` folder is used."""
-    trial_dir = Path(trial["trial_path"])
+    trial_dir = Path(split_ref(trial["trial_path"])[0])  # one seed of a fused trial: the trial's folder
     curve = results.curves[results.curves["trial_id"] == trial["trial_id"]]
     if "checkpoint" in curve:
         kept = curve[curve["checkpoint"].map(lambda c: isinstance(c, str) and (trial_dir / c).is_dir())]

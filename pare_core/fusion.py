@@ -93,6 +93,16 @@ def fit_seeds(
     return FusedRun(cfg, seeds, state).train(report)
 
 
+def seed_state(state: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One seed's run state from a checkpoint, fused (``FusedCheckpointer``) or not: what ``Run`` restores
+    (a fused seed's state has no optimiser of its own; ``Run`` keeps a fresh one)."""
+    if "runs" not in state:
+        return state
+    if seed not in state["seeds"]:
+        raise ValueError(f"seed={seed} is not in this fused checkpoint: allowed values are {state['seeds']}")
+    return state["runs"][state["seeds"].index(seed)]
+
+
 class SeedDropout(TorchFunctionMode):
     """Inside a vmapped step: each seed's dropout masks drawn from that seed's generator.
 
@@ -320,6 +330,7 @@ class FusedCheckpointer:
             state["model"] = {k: v.clone() for k, v in state["model"].items()}  # views would save the whole stack
             runs.append(state)
         return {
+            "seeds": list(fused.seeds),
             "runs": runs,
             "failed": dict(fused.failed),
             "optimizer": fused.optimizer.state_dict(),

@@ -24,13 +24,15 @@ def gate_map(
     gate replaces (hard selection, as after the warm phase) with the curriculum's k at 1-based
     ``epoch`` (default: the checkpoint's last trained epoch; the curriculum often ends at k = 0).
 
-    ``config`` is the trial's flat config (e.g. a Ray ``params.json``); unknown keys are ignored.
+    ``config`` is the trial's flat config (e.g. a Ray ``params.json``); unknown keys are ignored. A fused
+    checkpoint (``pare_core.fusion``) shows the gate of the config's ``seed``.
     """
-    from pare_core.train import Run  # torch and the models: imported only when a gate map is drawn
+    from pare_core.fusion import seed_state  # torch and the models: imported only when a gate map is drawn
+    from pare_core.train import Run, load_checkpoint
 
     keys = set(allowed_keys())
     cfg = TrialConfig.from_flat({k: v for k, v in config.items() if k in keys})
-    run = Run(cfg, resume=checkpoint_dir)
+    run = Run(cfg, resume=seed_state(load_checkpoint(checkpoint_dir), cfg.seed))
     model = run.model
     if not hasattr(model, "gate"):
         raise ValueError(f"method={cfg.method!r} has no gate: allowed methods for a gate map are pare")

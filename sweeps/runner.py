@@ -229,6 +229,9 @@ def _init_ray(address: str | None, n_trials: int) -> None:
     set for the processes Ray starts and the constant for this one. (``ray.init(_node_ip_address=
     "127.0.0.1")`` does not work: Ray turns a loopback address into the network one.)
     """
+    # Short trials that checkpoint every epoch make Tune warn, dozens of times per sweep, that its state
+    # snapshots "may become a bottleneck": noise beside the progress view. Set the variable to see them.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address is None:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False

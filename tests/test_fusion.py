@@ -17,6 +17,7 @@ import torch
 
 from pare_core.config import TrialConfig
 from pare_core.fusion import fit_seeds, fusion_blocker
+from pare_core.inspect import gate_map
 from pare_core.train import NonFiniteLossError, fit
 
 SEEDS = [0, 1, 2]
@@ -93,6 +94,9 @@ def test_a_resumed_fused_run_continues_every_seed(budget, separate, tmp_path):
     for seed in SEEDS:
         assert_same(separate["pare"][seed][1:], resumed[seed])
         assert resumed[seed][-1]["test_error"] == first[seed][-1]["test_error"]
+    # one seed of the fused checkpoint, rebuilt alone (analysis draws its gate this way)
+    maps = [gate_map(tmp_path, {**flat, "seed": seed}) for seed in SEEDS]
+    assert all(m["epoch"] == 1 for m in maps) and len({m["scores"].tobytes() for m in maps}) == len(SEEDS)
 
 
 @pytest.mark.slow
