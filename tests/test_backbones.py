@@ -272,7 +272,7 @@ def test_hub_backbones_fail_fast_and_say_what_to_set_offline(name):
     start = time.perf_counter()
     with pytest.raises(BackboneLoadError, match=r"backbone\.path=.*backbone\.tiny=true"):
         build_backbone(BackboneConfig(name=name))
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20  # not the hub client's ~25 s of retries
 
 
 def test_unknown_backbone_name_lists_the_known_ones():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,12 @@ print("imported", sorted(m for m in ("torch", "ray") if m in sys.modules))
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_script_help_imports_neither_torch_nor_ray(script):
     path = f"sweeps/{script}.py"
-    start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", PROBE.format(path=path)], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    elapsed = time.perf_counter() - start
+    # What makes --help fast (0.1 s here; 4.3 s when torch and Ray were imported first): neither is imported.
     assert proc.stdout.splitlines()[-2:] == ["exit 0", "imported []"], proc.stdout + proc.stderr
     assert f"usage: {path}" in proc.stdout and "--tracker {tensorboard,mlflow,wandb}" in proc.stdout
-    assert elapsed < 1.5  # 4.3 s when torch and Ray were imported first
 
 
 def test_python_m_sweeps_help_lists_the_specs():
