@@ -6,7 +6,11 @@ process with every core (``pare_core.fusion.fit_seeds``). Both train the default
 MiniLM, frozen body) on the same seeds; throughput counts training samples per second over epochs 2+
 (epoch 1 pays one-off costs; set-up is excluded, it is measured by bench/trial_profile.py).
 
+``--ablation`` instead times the default gate ablation (``sweeps/ablate_gate.py``, 25 trials) end to end,
+unfused and then fused, each into a fresh results folder with nothing reused.
+
     python bench/fusion.py [--seeds 1 2 5 10] [--epochs 3] [--set KEY=VALUE ...]
+    python bench/fusion.py --ablation
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pare_core.config import TrialConfig, parse_sets  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_samples_per_s(flat: dict, seeds: list[int]) -> float:
@@ -53,11 +62,21 @@ def separate(flat: dict, n: int, cores: int) -> float:
     return sum(float(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs)
 
 
+def ablation_wall_s(fused: bool) -> float:
+    """Wall-clock seconds of the default gate ablation, launch to exit, in a fresh results folder."""
+    with tempfile.TemporaryDirectory() as results:
+        command = [sys.executable, "sweeps/ablate_gate.py", "--storage-path", results, "--no-reuse"]
+        started = time.perf_counter()
+        subprocess.run([*command, *(["--fuse-seeds"] if fused else [])], check=True, cwd=ROOT, capture_output=True)
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 5, 10])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--ablation", action="store_true", help="time the default gate ablation, unfused then fused")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -65,6 +84,11 @@ def main() -> None:
         print(train_samples_per_s(json.loads(args.worker), [args.worker_seed]))
         return
     cores = os.cpu_count() or 1
+    if args.ablation:
+        apart, fused = ablation_wall_s(fused=False), ablation_wall_s(fused=True)
+        print(f"default gate ablation, {cores} cores: {apart / 60:.1f} min unfused, {fused / 60:.1f} min fused")
+        print(json.dumps({"unfused_s": apart, "fused_s": fused}))
+        return
     flat = {"train.epochs": args.epochs, **parse_sets(args.set)}
     print(f"default PaRe trial, {cores} cores; training samples/s over epochs 2-{args.epochs}")
     print("| seeds | separate trials (samples/s) | fused (samples/s) | fused / separate |")
