@@ -188,7 +188,9 @@ class FusedRun:
         per_seed = state["runs"] if state else [None] * len(seeds)
         self.runs = [Run(TrialConfig.from_flat({**cfg.to_flat(), "seed": s}), st) for s, st in zip(seeds, per_seed)]
         self.lead = self.runs[0]  # its modules run every seed's step, with each seed's parameters swapped in
-        self.stacked, self.shared = self._stack()
+        self.stacked, shared = self._stack()
+        self.seed_step = _SeedStep(self.lead)
+        self.shared = {f"model.{k}": v for k, v in shared.items()}  # named as in seed_step, built once
         self.failed: dict[int, str] = dict(state["failed"]) if state else {}
         lead_names = {id(p): name for name, p in self.lead.model.named_parameters()}
         groups = [
@@ -229,8 +231,8 @@ class FusedRun:
         return stacked, shared
 
     def _seed_loss(self, params: dict[str, Tensor], x: Tensor, y: Tensor, draws: dict[str, Tensor]):
-        tensors = {f"model.{k}": v for k, v in params.items()} | {f"model.{k}": v for k, v in self.shared.items()}
-        return functional_call(_SeedStep(self.lead), tensors, (x, y, draws))
+        tensors = {f"model.{k}": v for k, v in params.items()} | self.shared
+        return functional_call(self.seed_step, tensors, (x, y, draws))
 
     @property
     def live(self) -> list[int]:
