@@ -191,7 +191,7 @@ class FusedRun:
         self.stacked, shared = self._stack()
         self.seed_step = _SeedStep(self.lead)
         self.shared = {f"model.{k}": v for k, v in shared.items()}  # named as in seed_step, built once
-        self.failed: dict[int, str] = dict(state["failed"]) if state else {}
+        self.failed: dict[int, str] = dict(state["failed"]) if state else {}  # seed -> "Type: message"
         lead_names = {id(p): name for name, p in self.lead.model.named_parameters()}
         groups = [
             {
@@ -297,7 +297,7 @@ class FusedRun:
             if not live[i] or bad_steps[i] >= 0:
                 if live[i]:
                     results[seed] = run.non_finite_error(bad_steps[i])
-                    self.failed[seed] = str(results[seed])
+                    self.failed[seed] = f"{type(results[seed]).__name__}: {results[seed]}"
                 run.epoch += 1  # a failed seed keeps pace, so every seed's checkpoint holds the same epoch
                 continue
             metrics = run.epoch_metrics(
@@ -322,6 +322,11 @@ class FusedCheckpointer:
 
     def __init__(self, fused: FusedRun):
         self._fused = fused
+
+    @property
+    def failed(self) -> dict[int, str]:
+        """The seeds failed so far, before a resume too, each with ``"Type: message"``; saved with the state."""
+        return dict(self._fused.failed)
 
     def state_dict(self) -> dict[str, Any]:
         fused = self._fused

@@ -8,10 +8,8 @@ spellings fail inside Tune in Ray 2.60). A fused trial (``sweeps.fused``) runs
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
-from pathlib import Path
 from typing import Any, Callable
 
 import ray
@@ -22,7 +20,6 @@ from pare_core.train import fit
 from sweeps.fused import is_fused, report_row, seeds_of
 from sweeps.identity import config_only
 
-SEED_FAILURES_FILE = "seed_failures.json"  # in a fused trial's checkpoint: the seeds failed so far, and why
 Publish = Callable[[dict[str, Any], Callable[[str], Any]], None]  # (row, save(directory)) -> tune.report
 
 
@@ -75,22 +72,12 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1, metric: str =
 
 def _fit_fused(cfg: TrialConfig, seeds: list[int], metric: str, publish: Publish, resume: str | None) -> None:
     """``fit_seeds`` with one report row per epoch (``sweeps.fused.report_row``). A seed's failure is
-    reported in every later row, and kept in the checkpoint, so a resumed trial still reports it."""
+    reported in every later row; the fused checkpoint keeps it, so a resumed trial still reports it."""
     from pare_core.fusion import fit_seeds  # only fused trials need it
 
-    saved = Path(resume, SEED_FAILURES_FILE) if resume is not None else None
-    failed = {int(s): e for s, e in json.loads(saved.read_text()).items()} if saved and saved.exists() else {}
-
     def report(results: dict[int, Any], checkpointer: Any) -> None:
-        failed.update({s: f"{type(r).__name__}: {r}" for s, r in results.items() if isinstance(r, BaseException)})
-        row = report_row({s: r for s, r in results.items() if isinstance(r, dict)}, failed, metric)
-        if row is None:  # every seed has failed: fit_seeds raises, and Tune records the trial's error
-            return
-
-        def save(directory: str) -> None:
-            checkpointer.save(directory)
-            Path(directory, SEED_FAILURES_FILE).write_text(json.dumps(failed))
-
-        publish(row, save)
+        row = report_row({s: r for s, r in results.items() if isinstance(r, dict)}, checkpointer.failed, metric)
+        if row is not None:  # None: every seed has failed; fit_seeds raises, and Tune records the trial's error
+            publish(row, checkpointer.save)
 
     fit_seeds(cfg, seeds, report, resume=resume)
