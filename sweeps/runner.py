@@ -31,6 +31,7 @@ from sweeps.fused import TrialRecord, fuse, is_fused, seed_error, seed_text, see
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, code_version, config_only, provenance, trial_key
 from sweeps.reuse import LaunchLock, LaunchLocked, finished_trials
 from sweeps.spec import TUNED_DIR, SpecError, Sweep, build
+from sweeps.retry import UploadReportsBeforeRetry
 from sweeps.summary import SummaryCallback
 from sweeps.trainable import train_trial
 
@@ -338,6 +339,7 @@ def _tuner(
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[
+                UploadReportsBeforeRetry(),
                 SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused),
                 progress.ProgressCallback(sweep.name, sweep.metric, sweep.swept, sweep.n_trials, len(reused)),
                 *trackers.callbacks(tracker_names, experiment, sweep.name, sweep.swept),
