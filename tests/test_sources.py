@@ -152,3 +152,21 @@ def test_corpus_cache_is_rebuilt_when_package_versions_change(tmp_path, monkeypa
     assert all(len(s) == 40 for s in corpus.values())
     assert json.loads(cache.read_text())["sentences"] == corpus
     assert text_corpus() == corpus  # read back from the refreshed cache
+
+
+def test_token_ids_are_cached_per_tokenizer_and_corpus(minilm, tmp_path, monkeypatch):
+    import numpy as np
+
+    from pare_core import corpora
+
+    corpus = text_corpus()  # read from the real cache before PARE_DATA moves
+    monkeypatch.setenv("PARE_DATA", str(tmp_path))
+    classes = [corpus[p][:50] for p in TEXT_PACKAGES]
+    first = corpora._tokenized(minilm.tokenizer, classes)
+    direct = [minilm.tokenizer(c, add_special_tokens=False)["input_ids"] for c in classes]
+    assert [[list(i) for i in per] for per in first] == direct
+    [cached] = (tmp_path / "sources").glob("token_ids_*.npz")
+    again = corpora._tokenized(minilm.tokenizer, classes)  # read back
+    assert all(np.array_equal(a, b) and a.dtype == np.int64 for x, y in zip(first, again) for a, b in zip(x, y))
+    corpora._tokenized(minilm.tokenizer, [c[:-1] for c in classes])  # another corpus: its own file
+    assert len(list((tmp_path / "sources").glob("token_ids_*.npz"))) == 2 and cached.exists()
