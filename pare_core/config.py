@@ -54,6 +54,7 @@ class TaskConfig:
     tokens: int = 0  # tokens per sample; 0 = the task's default (rich tokens: 8-16 values each)
     n_train: int = 0  # cap on training samples (before the val split); 0 = the task's default
     val_frac: float = 0.2  # validation carved from train (never the test set)
+    max_test: int = 0  # score a fixed subset of at most this many test samples; 0 = all (tasks.common)
 
 
 @dataclass
@@ -213,6 +214,7 @@ class TrialConfig:
         for key in (
             "task.tokens",
             "task.n_train",
+            "task.max_test",
             "train.steps_per_epoch",
             "source.tokens",
             "mona.epochs",

@@ -29,9 +29,9 @@ from sweeps import cost, progress, storage, trackers
 from sweeps.cli import SweepArgs, format_seeds
 from sweeps.fused import TrialRecord, fuse, is_fused, seed_error, seed_text, seeds_of, split
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, code_version, config_only, provenance, trial_key
+from sweeps.retry import UploadReportsBeforeRetry
 from sweeps.reuse import LaunchLock, LaunchLocked, finished_trials
 from sweeps.spec import TUNED_DIR, SpecError, Sweep, build
-from sweeps.retry import UploadReportsBeforeRetry
 from sweeps.summary import SummaryCallback
 from sweeps.trainable import train_trial
 

@@ -16,11 +16,12 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_budget() -> dict:
-    """The smallest real fit the tests run: 160 training samples, one epoch of two steps of 16, a 200-sample
+    """The smallest real fit the tests run: 160 training samples, 200 test samples, one epoch of two steps of 16, a 200-sample
     source set, one torch thread. Tests override what they need (``{**tiny_budget, "train.epochs": 3}``);
     shared by the whole session (so module fixtures can build on it): copy it, never change it."""
     return {
         "task.n_train": 160,
+        "task.max_test": 200,
         "train.batch_size": 16,
         "train.epochs": 1,
         "train.steps_per_epoch": 2,

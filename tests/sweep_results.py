@@ -20,6 +20,7 @@ TINY = {
         "train.epochs": 3,
         "train.steps_per_epoch": 3,
         "task.n_train": 120,
+        "task.max_test": 200,
     },
     "metric": "val_error",
     "mode": "min",

@@ -113,6 +113,7 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
             "train.epochs": 1,
             "train.steps_per_epoch": 2,
             "task.n_train": 120,
+            "task.max_test": 200,
             "source.size": 64,
         },
         arms=[{"gate.selection": "random"}, {"gate.selection": "threshold"}],

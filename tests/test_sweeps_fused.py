@@ -26,7 +26,14 @@ from sweeps.runner import describe, unfinished, with_identity
 from sweeps.spec import SpecError, build
 from sweeps.summary import render
 
-BASE = {"method": "finetune", "task.name": "digits", "train.epochs": 2, "train.steps_per_epoch": 2, "task.n_train": 120}
+BASE = {
+    "method": "finetune",
+    "task.name": "digits",
+    "train.epochs": 2,
+    "train.steps_per_epoch": 2,
+    "task.n_train": 120,
+    "task.max_test": 200,
+}
 
 
 def spec(tmp_path: Path, **fields) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from pare_core.config import TaskConfig
+from pare_core.config import TaskConfig, TrialConfig
 from pare_core.tasks import TASKS, load_task, task_spec
 from pare_core.tasks.baselines import baselines
 from pare_core.tasks.burgers import generate as generate_burgers
@@ -170,6 +170,25 @@ def test_n_train_caps_the_pool_and_keeps_the_test_split():
         load_task(TaskConfig(name="digits", n_train=501), 0)
     with pytest.raises(ValueError, match="task.val_frac=0.0"):
         load_task(TaskConfig(name="digits", val_frac=0.0), 0)
+
+
+def test_max_test_scores_one_fixed_stratified_subset_of_the_test_split():
+    full = data("digits")
+    capped = [load_task(TaskConfig(name="digits", n_train=200, max_test=100), seed) for seed in (0, 1)]
+    assert [c.sizes[2] for c in capped] == [100, 100]
+    kept = capped[0].extras["ids"]["test"]
+    assert np.array_equal(kept, capped[1].extras["ids"]["test"])  # the same subset for every seed
+    assert np.isin(kept, full.extras["ids"]["test"]).all()
+    row = np.searchsorted(full.extras["ids"]["test"], kept)
+    assert np.array_equal(capped[0].y_test, full.y_test[row])  # labels travel with their samples
+    assert np.bincount(capped[0].y_test, minlength=10).min() >= 9  # stratified: 10 per class
+    assert load_task(TaskConfig(name="digits", max_test=5000), 0).sizes == full.sizes  # a cap, not a size
+    cosmic = load_task(TaskConfig(name="cosmic", max_test=20), 0)
+    whole = data("cosmic").extras["crops"]["test"]
+    at = np.searchsorted(data("cosmic").extras["ids"]["test"], cosmic.extras["ids"]["test"])
+    assert len(cosmic.extras["crops"]["test"]) == 20 and np.array_equal(cosmic.extras["crops"]["test"], whole[at])
+    with pytest.raises(ValueError, match=r"task.max_test=-1 is invalid"):
+        TrialConfig.from_flat({"task.max_test": -1})
 
 
 def test_stratified_pick_keeps_proportions_where_sklearn_refuses():

@@ -110,8 +110,7 @@ def load_burgers(cfg: TaskConfig, seed: int) -> TaskData:
     test = _split("test", TEST)
     return assemble(
         load_burgers.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=POOL,
         stats="channel",

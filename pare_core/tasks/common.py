@@ -5,6 +5,9 @@ The split protocol (one place, so every task follows it):
   seed; it never depends on the run's seed;
 - the **train pool** (``task.n_train`` samples, 0 = the task's default) comes from the rest, also
   drawn with a constant seed (generated tasks simply generate that many samples);
+- ``task.max_test`` (0 = all) keeps a fixed subset of the test split, drawn with the constant seed and
+  stratified for classification: quick runs (tests, smoke sweeps) that need not score thousands of
+  samples. A capped test error is not the task's test error: compare it only with the same cap;
 - the **validation split** is carved from the pool with the run's seed (stratified for
   classification), so paired runs of different methods with the same seed see the same split;
 - inputs are **standardised with train statistics only** (per channel or per feature, as the task
@@ -20,12 +23,15 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from pare_core.cache import atomic_path, data_root
 from pare_core.tasks.base import TaskData, TaskSpec
+
+if TYPE_CHECKING:
+    from pare_core.config import TaskConfig
 
 TEST_SEED = 2024  # the constant seed of every drawn (non-official) test split
 POOL_SEED = 2025  # the constant seed of every train-pool draw
@@ -147,8 +153,7 @@ def standardise(x_train: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray,
 
 def assemble(
     spec: TaskSpec,
-    n_train: int,
-    val_frac: float,
+    cfg: TaskConfig,
     seed: int,
     *,
     pool: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -160,9 +165,18 @@ def assemble(
 
     ``pool`` and ``test`` are ``(x, y, ids)``; ``stats`` is ``"channel"`` or ``"feature"``.
     """
+    n_train, val_frac = cfg.n_train, cfg.val_frac
     x_pool, y_pool, ids_pool = pool
     x_test, y_test, ids_test = test
     classification = spec.kind == "classification"
+    if 0 < cfg.max_test < len(x_test):  # the same subset for every seed and arm (constant seed)
+        rng = np.random.default_rng(TEST_SEED)
+        keep = (
+            stratified_pick(y_test, cfg.max_test, rng)
+            if classification
+            else uniform_pick(len(x_test), cfg.max_test, rng)
+        )
+        x_test, y_test, ids_test = x_test[keep], y_test[keep], ids_test[keep]
     n = n_train or default_n
     if n > len(x_pool):
         raise ValueError(

@@ -104,8 +104,7 @@ def load_cosmic(cfg: TaskConfig, seed: int) -> TaskData:
     pool, test = _split("pool", n), _split("test", TEST)
     data = assemble(
         load_cosmic.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=POOL,
         stats="channel",
@@ -116,6 +115,6 @@ def load_cosmic(cfg: TaskConfig, seed: int) -> TaskData:
     data.extras["crops"] = {
         "train": pool["crops"][ids["train"]],
         "val": pool["crops"][ids["val"]],
-        "test": test["crops"],
+        "test": test["crops"][np.searchsorted(test["ids"], ids["test"])],  # task.max_test may keep a subset
     }
     return data

@@ -124,8 +124,7 @@ def load_darcy(cfg: TaskConfig, seed: int) -> TaskData:
     test = _split("test", TEST)
     data = assemble(
         load_darcy.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=POOL,
         stats="channel",

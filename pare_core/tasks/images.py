@@ -42,8 +42,7 @@ def load_digits(cfg: TaskConfig, seed: int) -> TaskData:
     in_pool[stratified_pick(y, DIGITS_POOL, np.random.default_rng(TEST_SEED))] = True
     return assemble(
         load_digits.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=DIGITS_POOL,
         stats="feature",
@@ -110,8 +109,7 @@ def load_fashion_mnist(cfg: TaskConfig, seed: int) -> TaskData:
     data = fashion_subset(cfg.n_train or FASHION_POOL, FASHION_TEST, "fashion_mnist")
     return assemble(
         load_fashion_mnist.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=FASHION_POOL,
         stats="channel",
@@ -205,8 +203,7 @@ def load_spherical(cfg: TaskConfig, seed: int) -> TaskData:
     )
     return assemble(
         load_spherical.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=SPHERICAL_POOL,
         stats="channel",

@@ -154,8 +154,7 @@ def load_vowels(cfg: TaskConfig, seed: int) -> TaskData:
 def _assemble(loader, cfg: TaskConfig, seed: int, arrays: dict[str, np.ndarray], default_n: int) -> TaskData:
     return assemble(
         loader.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=default_n,
         stats="channel",

@@ -38,8 +38,7 @@ def assemble_fixed(
     is_test = fixed_test_split(y, n_test)
     return assemble(
         loader.spec,
-        cfg.n_train,
-        cfg.val_frac,
+        cfg,
         seed,
         default_n=default_n,
         stats=stats,
