@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 DEFAULT_ROOT = "~/.cache/pare"
 
@@ -35,3 +37,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def cached_arrays(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``build()``'s arrays, stored once at ``path`` (``.npz``, written through ``atomic_path``) and read
+    from there from then on: ``path``'s name must say everything the arrays depend on."""
+    if path.exists():
+        with np.load(path) as stored:
+            return {k: stored[k] for k in stored.files}
+    arrays = build()
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
+    return arrays

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pare_core.cache import atomic_path, data_root
+from pare_core.cache import atomic_path, cached_arrays, data_root
 
 # package -> distribution (for its version); all are dependencies of this project
 TEXT_PACKAGES = {
@@ -96,17 +96,16 @@ def _tokenized(tokenizer: object, classes: list[list[str]]) -> list[list[np.ndar
     digest = hashlib.sha1(json.dumps(definition, sort_keys=True).encode())
     for sentences in classes:
         digest.update("\n".join(sentences).encode() + b"\0")
-    path = data_root() / "sources" / f"token_ids_{digest.hexdigest()[:16]}.npz"
-    if not path.exists():
+
+    def build() -> dict[str, np.ndarray]:  # per class: the ids end to end, and each sentence's length
         ids = [tokenizer(sentences, add_special_tokens=False)["input_ids"] for sentences in classes]
-        with atomic_path(path) as tmp:
-            np.savez(
-                tmp,
-                **{f"ids_{c}": np.concatenate([np.asarray(i, np.int64) for i in per]) for c, per in enumerate(ids)},
-                **{f"lengths_{c}": np.array([len(i) for i in per], np.int64) for c, per in enumerate(ids)},
-            )
-    with np.load(path) as cached:
-        return [np.split(cached[f"ids_{c}"], np.cumsum(cached[f"lengths_{c}"])[:-1]) for c in range(len(classes))]
+        return {
+            **{f"ids_{c}": np.concatenate([np.asarray(i, np.int64) for i in per]) for c, per in enumerate(ids)},
+            **{f"lengths_{c}": np.array([len(i) for i in per], np.int64) for c, per in enumerate(ids)},
+        }
+
+    arrays = cached_arrays(data_root() / "sources" / f"token_ids_{digest.hexdigest()[:16]}.npz", build)
+    return [np.split(arrays[f"ids_{c}"], np.cumsum(arrays[f"lengths_{c}"])[:-1]) for c in range(len(classes))]
 
 
 def _hash_ids(sentence: str, vocab: int, reserved: int) -> np.ndarray:

@@ -30,7 +30,7 @@ class UploadReportsBeforeRetry(Callback):
             return
         try:  # a background copy that read the files before the last report must not land after ours
             trial.storage.syncer.wait()
-        except Exception as error:  # noqa: BLE001 - Ray's own sync failed; it is reported, ours still runs
+        except Exception as error:  # Ray's own sync failed: say so, and still copy ours
             logger.warning("copying the results folder in the background failed: %s", error)
         pyarrow.fs.copy_files(
             trial.local_path,

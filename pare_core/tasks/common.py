@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from pare_core.cache import atomic_path, data_root
+from pare_core.cache import cached_arrays, data_root
 from pare_core.tasks.base import TaskData, TaskSpec
 
 if TYPE_CHECKING:
@@ -109,14 +109,7 @@ def cached(name: str, params: dict[str, Any], build: Callable[[], dict[str, np.n
     the same time each write a complete file and readers never see a partial one.
     """
     key = hashlib.sha1(json.dumps({**params, "cache_version": CACHE_VERSION}, sort_keys=True).encode()).hexdigest()[:12]
-    path = data_root() / "tasks" / f"{name}-{key}.npz"
-    if path.exists():
-        with np.load(path) as stored:
-            return {k: stored[k] for k in stored.files}
-    arrays = build()
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
-    return arrays
+    return cached_arrays(data_root() / "tasks" / f"{name}-{key}.npz", build)
 
 
 # -- splits ----------------------------------------------------------------------------------------
