@@ -161,7 +161,7 @@ def _launch(sweep: Sweep, args: SweepArgs, storage_path: str, experiment: str) -
         flush=True,
     )
     if not to_run.n_trials:
-        SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused).write([])
+        SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused, sweep.arm_names).write([])
         print(f"every trial reused. Results: {experiment}  Summary: {experiment}/summary.md")
         return 0
     _init_ray(args.address, sweep.n_trials)
@@ -340,7 +340,7 @@ def _tuner(
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[
                 UploadReportsBeforeRetry(),
-                SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused),
+                SummaryCallback(experiment, sweep.name, sweep.metric, sweep.swept, reused, sweep.arm_names),
                 progress.ProgressCallback(sweep.name, sweep.metric, sweep.swept, sweep.n_trials, len(reused)),
                 *trackers.callbacks(tracker_names, experiment, sweep.name, sweep.swept),
             ],

@@ -35,17 +35,24 @@ def runs_of(trials: Sequence[Any], ending: dict[str, str]) -> list[TrialRecord]:
 
 
 def render(
-    name: str, metric: str, swept: list[str], trials: Sequence[Trial], ending: dict[str, str] | None = None
+    name: str,
+    metric: str,
+    swept: list[str],
+    trials: Sequence[Trial],
+    ending: dict[str, str] | None = None,
+    arm_order: Sequence[str] = (),
 ) -> str:
-    """The summary's Markdown for the current state of ``trials`` (arms in creation order; ``ending``:
-    see :func:`runs_of`), one trial per seed."""
+    """The summary's Markdown for the current state of ``trials``, one trial per seed (``ending``: see
+    :func:`runs_of`). Arms come in ``arm_order`` (the spec's), not in Tune's trial order: Tune moves a
+    retried trial to the end of its list, so that order depends on which trial crashed first."""
     runs = runs_of(trials, ending or {})
     arms: dict[Any, list[TrialRecord]] = {}
     for run in runs:
         arm = run.config.get(ARM_KEY)  # the spec's name; tuning trials have none: grouped by their values
         arms.setdefault(arm or tuple(repr(run.config.get(k)) for k in swept), []).append(run)
+    position = {arm: i for i, arm in enumerate(dict.fromkeys(arm_order))}
     rows = []
-    for group in arms.values():
+    for group in sorted(arms.values(), key=lambda g: position.get(g[0].config.get(ARM_KEY), len(position))):
         done = [t for t in group if t.status == DONE]
         failed = sum(t.status == FAILED for t in group)
         inert = inert_keys(config_only(group[0].config))
@@ -115,15 +122,25 @@ class SummaryCallback(Callback):
     60-key config, which buries the progress of a sweep (the runner sets ``verbose=0``).
     """
 
-    def __init__(self, experiment_path: str, name: str, metric: str, swept: list[str], reused: Sequence[Any] = ()):
+    def __init__(
+        self,
+        experiment_path: str,
+        name: str,
+        metric: str,
+        swept: list[str],
+        reused: Sequence[Any] = (),
+        arm_order: Sequence[str] = (),
+    ):
         self.path = join(experiment_path, "summary.md")
-        self.name, self.metric, self.swept = name, metric, swept
+        self.name, self.metric, self.swept, self.arm_order = name, metric, swept, arm_order
         self.reused = list(reused)  # finished trials found by key: shown as done, never re-run
 
     def write(self, trials: Sequence[Trial], trial: Trial | None = None, ending: str = "") -> None:
         """Rewrite summary.md; with ``trial``, also print its one-line progress (``ending``: its new state)."""
         endings = {trial.trial_id: ending} if trial is not None and ending in (DONE, FAILED) else {}
-        write_text(self.path, render(self.name, self.metric, self.swept, [*self.reused, *trials], endings))
+        write_text(
+            self.path, render(self.name, self.metric, self.swept, [*self.reused, *trials], endings, self.arm_order)
+        )
         if trial is not None:
             runs = runs_of(trials, endings)
             finished = sum(t.status in (DONE, FAILED) for t in runs)

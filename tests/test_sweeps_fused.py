@@ -159,6 +159,15 @@ def test_summary_and_progress_count_seeds():
     assert progress.counts([done, running]) == {"done": 2, "failed": 1, "running": 2, "pending": 0, "total": 5}
 
 
+def test_summary_rows_follow_the_spec_arm_order_not_tunes_trial_order():
+    """Tune moves a retried trial to the end of its list; the summary still lists arms as the spec does."""
+    record = lambda arm, seed: TrialRecord(f"{arm}{seed}", f"/x/{arm}{seed}", {"seed": seed, ARM_KEY: arm}, {})  # noqa: E731
+    requeued = [record("fast", 0), record("fast", 1), record("slow", 0), record("slow", 1)]  # slow crashed first
+    assert [r["arm"] for r in summary_rows(render("demo", "val_error", [], requeued))] == ["fast", "slow"]
+    in_spec_order = render("demo", "val_error", [], requeued, arm_order=["slow", "slow", "fast", "fast"])
+    assert [r["arm"] for r in summary_rows(in_spec_order)] == ["slow", "fast"]
+
+
 # -- a fused trial's folder, read back: reuse and analysis -----------------------------------------
 
 
