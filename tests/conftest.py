@@ -1,4 +1,4 @@
-"""Test environment: offline hub, Ray on loopback without auth tokens at normal priority, CPU threads kept small."""
+"""Test environment: offline hub, Ray on loopback without auth tokens, CPU threads kept small."""
 
 import os
 
@@ -9,10 +9,6 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# Ray lowers its workers' priority (nice 15), so a Ray trial gets about 1/36 of a core beside a torch fit
-# running at nice 0 in the other xdist worker: a 30 s sweep took 360 s beside tests/test_task_fits.py, and
-# 78 s with this. Equal priority is fair to both workers; a user's sweep keeps Ray's default.
-os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 import pytest  # noqa: E402
