@@ -34,7 +34,7 @@ import pandas as pd
 from pare_core.config import inert_keys
 from sweeps import storage
 from sweeps.fused import is_fused, seed_error, seed_ref, seed_row, split, split_ref
-from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY
+from sweeps.identity import ARM_KEY, CODE_KEY, SWEEP_FILE, TRIAL_KEY
 
 CONFIG = "config/"
 # Config keys that change how a run executes but not what it computes: not part of an arm.
@@ -142,7 +142,7 @@ def _load_one(path: Path) -> _Folder:
     Trials are sorted by their arm's config values, then seed, then trial id, so the order does
     not depend on the order Tune (or a file system) lists them in.
     """
-    sweep = _read_json(path / "sweep.json") or {}
+    sweep = _read_json(path / SWEEP_FILE) or {}
     metric, mode = sweep.get("metric", "val_error"), sweep.get("mode", "min")
     states = _trial_states(path)
     dirs = {p.parent.name for p in path.glob("*/params.json")}

@@ -50,3 +50,17 @@ def mean_std_of(values: Sequence[float], digits: int = 3, scale: float = 1.0, co
 def short(value: Any) -> Any:
     """Floats with 4 significant digits (``0.0003``, ``5.5e-03`` stays readable); other values as they are."""
     return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def fmt_duration(seconds: float) -> str:
+    """``45s``, ``12m05s``, ``3h04m``, ``2d05h``: short and unambiguous at a glance."""
+    if not math.isfinite(seconds):
+        return MISSING
+    s = int(round(max(0.0, seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

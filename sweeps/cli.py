@@ -1,90 +1,44 @@
-"""The flags every sweep script shares; one parser so ``ablate_*.py`` and ``tune_task.py`` stay a few lines.
+"""The flags every sweep script shares, and the entry every script calls: one parser so ``ablate_*.py``
+and ``tune_task.py`` stay a few lines.
 
-Flags left unset stay ``None`` so the spec's own values apply, and so ``--resume`` can refuse flags
-that would silently not apply to a sweep whose trials are already fixed.
+``main`` walks the layers of ``sweeps/`` once, in order (docs/sweeps.md, "How sweeps/ is laid out"):
+the spec (``sweeps.spec.build``), the plan (``sweeps.plan.fuse_arms``), then a dry run here or a launch
+(``sweeps.driver.run``, which imports Ray). Flags are parsed before anything heavy is imported, so
+``--help`` and a malformed flag answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import os
+import sys
+from typing import Any, Callable, NamedTuple
+
+from sweeps.options import (
+    RESOURCE_RULES,
+    TRACKERS,
+    TRIAL_FLAGS,
+    LaunchOptions,
+    Overrides,
+    parse_seeds,
+    refuse,
+    resource_ok,
+)
 
 
-@dataclass
-class SweepArgs:
-    """Parsed command line of one sweep launch."""
+class Flags(NamedTuple):
+    """One parsed command line: what changes the trials, and how they are launched."""
 
-    smoke_test: bool = False
-    sets: list[str] = field(default_factory=list)
-    seeds: list[int] | None = None
-    base: str | None = None
-    address: str | None = None
-    storage_path: str = "./results"
-    gpus_per_trial: float | None = None
-    cpus_per_trial: float | None = None
-    resume: bool = False
-    dry_run: bool = False
-    name: str | None = None
-    trackers: list[str] = field(default_factory=list)
-    calibrate: bool = False
-    no_reuse: bool = False
-    fuse_seeds: bool | None = None  # None: the spec's ``fuse_seeds``
+    overrides: Overrides
+    launch: LaunchOptions
 
 
-TRACKERS = ("tensorboard", "mlflow", "wandb")  # --tracker choices (sweeps.trackers wires them to Tune)
-# Flags that choose trials or their resources: fixed once a sweep has started.
-TRIAL_FLAGS = {
-    "sets": "--set",
-    "seeds": "--seeds",
-    "base": "--base",
-    "gpus_per_trial": "--gpus-per-trial",
-    "cpus_per_trial": "--cpus-per-trial",
-    "fuse_seeds": "--fuse-seeds",
-}
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,1,2"`` and mixes such as ``"0-2,7"`` also work."""
-    seeds: list[int] = []
+def _seeds(text: str) -> list[int]:
     try:
-        for part in text.split(","):
-            lo, sep, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seeds {text!r} is invalid: allowed forms are 0-4, 0,1,2 or 0-2,7"
-        ) from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r} is invalid: give distinct seeds >= 0, e.g. 0-4")
-    return seeds
-
-
-def format_seeds(seeds: list[int]) -> str:
-    """[0, 1, 2, 3, 4] -> ``"0-4"``, [0, 1, 2, 7] -> ``"0-2,7"``: the inverse of :func:`parse_seeds`."""
-    runs: list[list[int]] = []
-    for seed in seeds:
-        if runs and seed == runs[-1][-1] + 1:
-            runs[-1].append(seed)
-        else:
-            runs.append([seed])
-    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
-
-
-RESOURCE_RULES = {
-    "cpu": "numbers > 0 (fractions allowed, e.g. 0.5 or 4)",
-    "gpu": "0, a fraction of one GPU (e.g. 0.5: two trials per GPU) or a whole number of GPUs",
-}
-
-
-def resource_ok(kind: str, value: Any) -> bool:
-    """Whether ``value`` is a valid per-trial ``cpu`` or ``gpu`` count (:data:`RESOURCE_RULES`): a trial
-    with 0 CPUs gets no thread budget and Ray packs any number of them on a node; Ray splits one GPU
-    into fractions but cannot give a trial 1.5 GPUs."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return False
-    return value > 0 if kind == "cpu" else value >= 0 and (value <= 1 or float(value).is_integer())
+        return parse_seeds(text)
+    except ValueError as err:  # argparse shows an ArgumentTypeError's own message, a ValueError's not
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _resource(kind: str) -> Callable[[str], float]:
@@ -100,8 +54,8 @@ def _resource(kind: str) -> Callable[[str], float]:
     return parse
 
 
-def parse_args(prog: str, description: str, argv: list[str] | None = None) -> SweepArgs:
-    """Parse ``argv`` (default: ``sys.argv[1:]``) into :class:`SweepArgs`; exits 2 on a malformed flag."""
+def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Flags:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into :class:`Flags`; exits 2 on a malformed flag."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--smoke-test", action="store_true", help="tiny trials (spec's smoke overrides); ~1-2 min on 2 CPUs"
@@ -114,7 +68,7 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
         metavar="KEY=VALUE",
         help="override a config key for every trial (repeatable), e.g. --set train.lr=3e-4",
     )
-    parser.add_argument("--seeds", type=parse_seeds, help="seeds per arm, e.g. 0-4 or 0,1,2 (default: the spec's)")
+    parser.add_argument("--seeds", type=_seeds, help="seeds per arm, e.g. 0-4 or 0,1,2 (default: the spec's)")
     parser.add_argument(
         "--base",
         metavar="FILE",
@@ -175,32 +129,71 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Sw
         help="train the seeds of each arm as one fused trial (one stacked model; arms that cannot fuse run "
         "one trial per seed, --dry-run says why); default: the spec's fuse_seeds (false)",
     )
-    ns = parser.parse_args(argv)
-    args = SweepArgs(**{k: v for k, v in vars(ns).items() if v is not None})
-    if args.resume:
-        given = [flag for attr, flag in TRIAL_FLAGS.items() if getattr(ns, attr) is not None]
-        if given:
-            parser.error(f"--resume continues the saved sweep as it was launched; drop {', '.join(given)}")
-    if args.resume and args.trackers:  # Tune restores the callbacks it pickled at launch
+    ns = vars(parser.parse_args(argv))
+    given = {k: v for k, v in ns.items() if v is not None}
+    overrides = Overrides(**{k: v for k, v in given.items() if k in Overrides.__dataclass_fields__})
+    launch = LaunchOptions(**{k: v for k, v in given.items() if k in LaunchOptions.__dataclass_fields__})
+    if launch.resume:
+        fixed = [flag for attr, flag in TRIAL_FLAGS.items() if ns[attr] is not None]
+        if fixed:
+            parser.error(f"--resume continues the saved sweep as it was launched; drop {', '.join(fixed)}")
+    if launch.resume and launch.trackers:  # Tune restores the callbacks it pickled at launch
         parser.error("--resume logs to the trackers the sweep was launched with; drop --tracker")
-    if args.calibrate and not args.dry_run:
+    if launch.calibrate and not launch.dry_run:
         parser.error("--calibrate measures for the cost estimate of a dry run: add --dry-run")
-    args.trackers = list(dict.fromkeys(args.trackers))
-    return args
+    launch.trackers = list(dict.fromkeys(launch.trackers))
+    return Flags(overrides, launch)
+
+
+class Outcome(NamedTuple):
+    """How a command ended: its exit code, and the experiment folder it launched (None: refused or dry run)."""
+
+    code: int
+    experiment: str | None = None
 
 
 def main(spec: str, description: str | None = None, argv: list[str] | None = None) -> int:
-    """Entry point of ``sweeps/<spec>.py`` and ``python -m sweeps SPEC``; returns the exit code (2 = bad input).
+    """Entry point of ``sweeps/<spec>.py`` and ``python -m sweeps SPEC``; returns the exit code (0: every
+    trial finished, 1: some failed, 2: bad input, refused before Ray starts)."""
+    return command(spec, description, argv).code
 
-    Flags are parsed before the runner is imported, so ``--help`` and a malformed flag answer at once
-    instead of after the seconds that importing torch and Ray take."""
-    from sweeps.spec import SPEC_DIR, spec_path  # sweeps.spec imports this module
 
-    args = parse_args(
-        f"sweeps/{spec}.py" if spec_path(spec).parent == SPEC_DIR else f"python -m sweeps {spec}",
-        description or "",
-        argv,
-    )
-    from sweeps.runner import launch
+def command(spec: str, description: str | None = None, argv: list[str] | None = None) -> Outcome:
+    """:func:`main`, also telling where the results went (``sweeps/compare_methods.py`` reads them after)."""
+    from sweeps.spec import SPEC_DIR, SpecError, build, spec_path
 
-    return launch(spec, args)
+    path = spec_path(spec)
+    prog = f"sweeps/{path.stem}.py" if path.parent == SPEC_DIR else f"python -m sweeps {spec}"
+    overrides, launch = parse_args(prog, description or "", argv)
+    try:
+        from sweeps.plan import fuse_arms
+
+        sweep = fuse_arms(build(spec, overrides))
+    except SpecError as err:
+        return Outcome(refuse(str(err)))
+    if launch.dry_run:
+        return Outcome(dry_run(sweep, launch))
+    from sweeps.driver import run  # imports Ray
+    from sweeps.storage import experiment_dir
+
+    return Outcome(run(sweep, launch), experiment_dir(launch.storage_path, sweep.name))
+
+
+def dry_run(sweep: Any, options: LaunchOptions) -> int:
+    """Print the sweep and what it will cost (``--calibrate``: measured here first); start no Ray."""
+    from sweeps import cost, plan, storage
+
+    print(plan.describe(sweep))
+    try:
+        estimate = cost.estimate(sweep, calibrate=options.calibrate)
+    except RuntimeError as err:  # a GPU sweep calibrated on a machine without one
+        return refuse(str(err))
+    print("\n".join(cost.render(estimate)))
+    experiment = storage.experiment_dir(options.storage_path, sweep.name)
+    if "://" not in experiment and os.path.exists(experiment):  # a remote store is not contacted by a dry run
+        print(
+            f"warning: {experiment} already exists: a launch adds to it (finished trials with the same key are "
+            "reused, not re-run); --name NEW starts a separate folder",
+            file=sys.stderr,
+        )
+    return 0

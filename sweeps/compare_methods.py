@@ -3,41 +3,37 @@
 Run from the repo root: `python sweeps/compare_methods.py [--smoke-test] [--dry-run] [--set KEY=VALUE] ...`
 (spec: sweeps/configs/compare_methods.yaml; flags: docs/sweeps.md). When the sweep finishes, the main
 table (methods as rows, tasks as columns, test error mean ± std over seeds) is printed and written to
-`<experiment>/main_table.md` by `analysis.tables.main_table`.
+`<experiment>/main_table.md` by `python -m analysis.print_table --main task.name`, run as its own
+process: analysis reads results folders and sits beside sweeps/, not below it.
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # run by path: import the repo, not this folder's modules
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from sweeps.cli import main  # noqa: E402  (parses flags before torch and Ray are imported)
-
-SPEC = "compare_methods"
+from sweeps.cli import command  # noqa: E402  (after the sys.path line above)
 
 
-def print_main_table(argv: list[str]) -> None:
+def print_main_table(experiment: str) -> None:
     """Render the finished sweep's main table (local storage only: analysis reads plain folders)."""
-    from analysis.load import load
-    from analysis.tables import main_table, render
-    from sweeps import storage
-    from sweeps.cli import parse_args
-    from sweeps.spec import build
-
-    args = parse_args(f"sweeps/{SPEC}.py", __doc__, argv)
-    experiment = storage.join(storage.resolve(args.storage_path), build(SPEC, args).name)
+    args = ["-m", "analysis.print_table", experiment, "--main", "task.name"]
+    table = " ".join(["python", *args])
     if "://" in experiment:
-        print(f"main table: python -m analysis.print_table {experiment} --main task.name (after copying it locally)")
+        print(f"main table: {table} (after copying the folder locally)")
         return
-    results = load(experiment)
-    text = render(main_table(results.trials, results.arm_keys, "task.name"), "md")
-    Path(experiment, "main_table.md").write_text(text)
-    print(text)
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True)
+    if done.returncode:
+        print(f"main table: {table} failed: {done.stderr.strip()}", file=sys.stderr)
+        return
+    Path(experiment, "main_table.md").write_text(done.stdout)
+    print(done.stdout, end="")
 
 
 if __name__ == "__main__":
-    code = main(SPEC, __doc__)
-    if code in (0, 1) and "--dry-run" not in sys.argv:  # 1: some trials failed; the table shows them
-        print_main_table(sys.argv[1:])
-    sys.exit(code)
+    outcome = command("compare_methods", __doc__)
+    if outcome.code in (0, 1) and outcome.experiment:  # 1: some trials failed; the table shows them
+        print_main_table(outcome.experiment)
+    sys.exit(outcome.code)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pare_core.cache import atomic_path, data_root
-from pare_core.formatting import markdown_table
+from pare_core.formatting import fmt_duration, markdown_table
 from sweeps import storage
 from sweeps.fused import seeds_of
 from sweeps.identity import TRIAL_KEY, canonical_config, config_only
@@ -178,20 +178,6 @@ def makespan(durations: Sequence[float], slots: int, busy: Sequence[float] = ())
         heapq.heappush(free, start + d)
         end = max(end, start + d)
     return end
-
-
-def fmt_duration(seconds: float) -> str:
-    """``45s``, ``12m05s``, ``3h04m``, ``2d05h``: short and unambiguous at a glance."""
-    if not math.isfinite(seconds):
-        return "—"
-    s = int(round(max(0.0, seconds)))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 # -- measurements -----------------------------------------------------------------------------------

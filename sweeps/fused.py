@@ -24,8 +24,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from sweeps.cli import format_seeds
 from sweeps.identity import SEED_KEYS_KEY, SEEDS_KEY, TRIAL_KEY
+from sweeps.options import format_seeds
 
 REPORT_SEEDS = "seeds"  # the report entry that holds each seed's metrics
 ERROR = "error"  # a failed seed's entry: {"error": "NonFiniteLossError: ..."}

@@ -7,8 +7,8 @@ for the other (``sweeps.reuse``); a different commit, or uncommitted edits to th
 give a different key, so results of different code are never mixed silently.
 
 **Provenance** is what a reader needs to trust a table months later: commit, uncommitted changes,
-package versions, the spec, the command, the host and the device. ``sweep.json`` records it and every
-table analysis writes carries it in a footer.
+package versions, the spec, the command, the host and the device. ``sweep.json`` records it; the tables
+and figures analysis writes carry the trials' code version(s) in a footer (``analysis.provenance``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ ARM_KEY = "arm"  # ... and its arm's name, as the spec names it (not part of the
 # A fused trial (sweeps.fused) trains several seeds: their list ("0,1,2") and each seed's own key, in order.
 SEEDS_KEY = "seeds"
 SEED_KEYS_KEY = "seed_trial_keys"
+SWEEP_FILE = "sweep.json"  # in the experiment folder: the resolved sweep a launch ran (``--resume`` reads it)
 IDENTITY_KEYS = (TRIAL_KEY, CODE_KEY, ARM_KEY, SEEDS_KEY, SEED_KEYS_KEY)  # params.json entries not in TrialConfig
 REPO = Path(__file__).resolve().parents[1]
 # What the training code is: the science, the sweep plumbing that runs it, and the pinned dependencies.

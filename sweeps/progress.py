@@ -33,7 +33,8 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 from pare_core.config import inert_keys
-from sweeps.cost import fmt_duration, makespan
+from pare_core.formatting import fmt_duration
+from sweeps.cost import makespan
 from sweeps.fused import seed_statuses, seed_text
 
 INTERVAL_ENV = "PARE_PROGRESS_INTERVAL_S"

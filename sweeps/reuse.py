@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from typing import Any, Callable
+from typing import Callable
 
 import pyarrow.fs
 
@@ -26,7 +25,6 @@ from sweeps.fused import TrialRecord, seed_records, seeds_of
 from sweeps.identity import TRIAL_KEY
 
 TAIL_BYTES = 1 << 16  # the last result row is at the end of result.json; rows are a few kB per seed at most
-LOCK_FILE = ".launch.lock"
 
 
 def finished_trials(storage_root: str, warn: Callable[[str], None] = print) -> dict[str, TrialRecord]:
@@ -84,62 +82,3 @@ def _read_finished(fs: pyarrow.fs.FileSystem, trial_dir: str) -> list[TrialRecor
     last = json.loads(lines[-1])
     trial = TrialRecord(str(last.get("trial_id") or os.path.basename(trial_dir)), trial_dir, config, last, reused=True)
     return [run for run in seed_records(trial, trial.status) if "test_error" in run.last_result]
-
-
-class LaunchLocked(RuntimeError):
-    """Another launch is writing to the same experiment folder."""
-
-
-class LaunchLock:
-    """One launch at a time per experiment folder on local storage, so two sweeps started at once under
-    one name cannot interleave their files. A lock left by a dead process on this host is taken over.
-    Object stores have no atomic create-if-absent here, so URIs are not locked (docs/sweeps.md)."""
-
-    def __init__(self, experiment: str):
-        self.path = None if "://" in experiment else os.path.join(experiment, LOCK_FILE)
-
-    def __enter__(self) -> "LaunchLock":
-        if self.path is None:
-            return self
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        owner = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if not self._stale():
-                    raise LaunchLocked(
-                        f"another launch holds {self.path} ({self._owner()}): wait for it to end, or use --name NEW"
-                    ) from None
-                os.unlink(self.path)
-                continue
-            with os.fdopen(fd, "w") as out:
-                out.write(owner)
-            return self
-        raise LaunchLocked(f"could not take {self.path}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.path is not None:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-
-    def _owner(self) -> str:
-        try:
-            with open(self.path) as f:
-                return f.read().strip()
-        except OSError:
-            return "unknown"
-
-    def _stale(self) -> bool:
-        host, _, pid = self._owner().partition(" ")
-        if host != socket.gethostname() or not pid.isdigit():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False

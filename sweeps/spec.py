@@ -7,8 +7,9 @@ allowed values and where the value came from (which YAML field, ``--base`` file 
 Precedence, lowest first: paper defaults < spec ``base`` < ``--base FILE`` < arm/grid values < seed
 < smoke overrides (``--smoke-test``) < ``--set``.
 
-With ``fuse_seeds`` (or ``--fuse-seeds``) each arm whose seeds ``pare_core.fusion`` can train together
-becomes one fused trial (``sweeps.fused``); the others keep one trial per seed, and the sweep records why.
+The spec is the first layer of ``sweeps/`` (docs/sweeps.md, "How sweeps/ is laid out"): it knows the YAML
+and the flags, and nothing of how trials are keyed, fused, launched or recorded. With ``fuse_seeds`` (or
+``--fuse-seeds``) it only records the wish; ``sweeps.plan.fuse_arms`` groups each arm's seeds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 
 from pare_core.config import TrialConfig, parse_sets
-from sweeps.cli import RESOURCE_RULES, SweepArgs, resource_ok
+from sweeps.options import RESOURCE_RULES, Overrides, resource_ok
 
 SPEC_DIR = Path(__file__).resolve().parent / "configs"
 TUNED_DIR = SPEC_DIR / "tuned"
@@ -113,7 +114,7 @@ def spec_path(spec: str) -> Path:
     return Path(spec) if spec.endswith((".yaml", ".yml")) else SPEC_DIR / f"{spec}.yaml"
 
 
-def build(spec: str, args: SweepArgs) -> Sweep:
+def build(spec: str, args: Overrides) -> Sweep:
     """Load the spec (see :func:`spec_path`), apply the flags and validate every trial's config."""
     path = spec_path(spec)
     raw = load_yaml(path)
@@ -157,9 +158,6 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         if own != resources:
             arm_resources.append({"arm": {k: trial[k] for k in swept}, "resources": own})
     arm_names = [name for *_, name in arms for _ in seeds]
-    fallbacks: dict[str, str] = {}
-    if fuse:
-        trials, arm_names, fallbacks = _fused(trials, arm_names, len(seeds))
     scheduler = {"type": "fifo", **(raw.get("scheduler") or {})}
     _check_choice(f"{path} scheduler.type", scheduler["type"], SCHEDULERS)
     metric, mode = raw.get("metric", "val_error"), raw.get("mode", "min")
@@ -185,7 +183,6 @@ def build(spec: str, args: SweepArgs) -> Sweep:
         arm_resources=arm_resources,
         arm_names=arm_names,
         fuse_seeds=fuse,
-        fallbacks=fallbacks,
     )
 
 
@@ -285,27 +282,6 @@ def _fuse_seeds(path: Path, value: Any, search: dict[str, Any]) -> bool:
     return value
 
 
-def _fused(
-    trials: list[dict[str, Any]], names: list[str], n_seeds: int
-) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
-    """Each arm's trials (they go arm by arm, seeds inside) as one fused trial where ``pare_core.fusion``
-    can train its seeds together, else one trial per seed; returns the trials, their arm names and,
-    per arm that is not fused, why."""
-    from pare_core.fusion import fusion_blocker  # imports torch: only a sweep that fuses pays for it
-    from sweeps.fused import fuse  # imports sweeps.identity (numpy): kept off the --help path
-
-    out, out_names, fallbacks = [], [], {}
-    for start in range(0, len(trials), n_seeds):
-        runs, name = trials[start : start + n_seeds], names[start]
-        why = "one seed per arm: nothing to fuse" if n_seeds == 1 else fusion_blocker(TrialConfig.from_flat(runs[0]))
-        if why:
-            fallbacks[name] = why
-        groups = [[run] for run in runs] if why else [runs]
-        out += [fuse(group) for group in groups]
-        out_names += [name] * len(groups)
-    return out, out_names, fallbacks
-
-
 def _space(path: Path, space: dict[str, Any], base: dict[str, Any], late) -> dict[str, dict[str, list]]:
     """Check each searched key's domain; validate its bounds (or every choice) on top of ``base``."""
     set_keys = set(late[-1][1])
@@ -327,7 +303,7 @@ def _space(path: Path, space: dict[str, Any], base: dict[str, Any], late) -> dic
     return out
 
 
-def _resources(where: str, given: Any, under: dict[str, float], args: SweepArgs) -> dict[str, float]:
+def _resources(where: str, given: Any, under: dict[str, float], args: Overrides) -> dict[str, float]:
     """``given`` (``{cpu, gpu}``, either may be left out) over ``under``, validated; then
     ``--cpus-per-trial`` and ``--gpus-per-trial``, which override every spec and arm value."""
     _check_fields(where, given or {}, {"cpu", "gpu"})

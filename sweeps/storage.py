@@ -12,8 +12,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow.fs
 
@@ -24,6 +26,11 @@ NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "glusterfs", "ceph", "gpf
 def resolve(storage_path: str) -> str:
     """A URI (``s3://``, ``gs://``...) as given; a local path made absolute (Ray requires that)."""
     return storage_path if "://" in storage_path else str(Path(storage_path).expanduser().resolve())
+
+
+def experiment_dir(storage_path: str, name: str) -> str:
+    """The folder of experiment ``name`` under ``--storage-path`` (a URI, or an absolute local path)."""
+    return join(resolve(storage_path), name)
 
 
 def unwritable(storage_path: str) -> str | None:
@@ -119,3 +126,65 @@ def read_text(uri: str) -> str | None:
         return None
     with fs.open_input_stream(path) as f:
         return f.readall().decode()
+
+
+LOCK_FILE = ".launch.lock"
+
+
+class LaunchLocked(RuntimeError):
+    """Another launch is writing to the same experiment folder."""
+
+
+class LaunchLock:
+    """One launch at a time per experiment folder on local storage, so two sweeps started at once under
+    one name cannot interleave their files. A lock left by a dead process on this host is taken over.
+    Object stores have no atomic create-if-absent here, so URIs are not locked (docs/sweeps.md)."""
+
+    def __init__(self, experiment: str):
+        self.path = None if "://" in experiment else os.path.join(experiment, LOCK_FILE)
+
+    def __enter__(self) -> "LaunchLock":
+        if self.path is None:
+            return self
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        owner = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if not self._stale():
+                    raise LaunchLocked(
+                        f"another launch holds {self.path} ({self._owner()}): wait for it to end, or use --name NEW"
+                    ) from None
+                os.unlink(self.path)
+                continue
+            with os.fdopen(fd, "w") as out:
+                out.write(owner)
+            return self
+        raise LaunchLocked(f"could not take {self.path}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def _owner(self) -> str:
+        try:
+            with open(self.path) as f:
+                return f.read().strip()
+        except OSError:
+            return "unknown"
+
+    def _stale(self) -> bool:
+        host, _, pid = self._owner().partition(" ")
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False

@@ -10,7 +10,7 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run by path: import the repo, not this folder's modules
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from sweeps.cli import main  # noqa: E402  (parses flags before torch and Ray are imported)
+from sweeps.cli import main  # noqa: E402  (after the sys.path line above)
 
 if __name__ == "__main__":
     sys.exit(main("tune_task", __doc__))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sweep_results import read_trials
 
-from sweeps.cli import SweepArgs
+from sweeps.options import Overrides
 from sweeps.spec import build
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
@@ -28,7 +28,7 @@ def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
         timeout=400,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    sweep = build("compare_methods", SweepArgs(smoke_test=True))
+    sweep = build("compare_methods", Overrides(smoke_test=True))
     experiment = tmp_path / sweep.name
     trials = read_trials(experiment)
     assert len(trials) == sweep.n_trials >= 4

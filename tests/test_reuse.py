@@ -14,7 +14,8 @@ from analysis import provenance, tables
 from analysis.load import load
 from pare_core.config import TrialConfig
 from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, trial_key
-from sweeps.reuse import LaunchLock, LaunchLocked, finished_trials
+from sweeps.reuse import finished_trials
+from sweeps.storage import LaunchLock, LaunchLocked
 
 ROOT = Path(__file__).resolve().parents[1]
 

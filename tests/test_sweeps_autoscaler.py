@@ -18,7 +18,7 @@ import ray
 from fake_cluster import MAX_WORKERS, FakeCluster
 from sweep_results import TINY, read_trials, running_with_checkpoint, wait_for, write_spec
 
-from sweeps.cli import SweepArgs
+from sweeps.options import Overrides
 from sweeps.spec import build
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def test_workers_join_as_trials_ask_for_gpus_and_leave_when_idle(idle, tmp_path)
     assert driver.returncode == 0, out[-5000:]
     assert pending_at is not None and joined_at is not None and pending_at < joined_at  # demand first, then nodes
     assert 1 <= len(workers) <= MAX_WORKERS
-    sweep = build("ablate_gate", SweepArgs(smoke_test=True))
+    sweep = build("ablate_gate", Overrides(smoke_test=True))
     trials = read_trials(tmp_path / sweep.name)
     assert len(trials) == sweep.n_trials and all(t["rows"][-1]["epoch"] == sweep.base["train.epochs"] for t in trials)
     assert {row["node_id"] for t in trials for row in t["rows"]} <= workers  # trials ran on launched workers only

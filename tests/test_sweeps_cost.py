@@ -11,8 +11,10 @@ import pytest
 from sweep_results import write_spec
 
 from pare_core.config import inert_keys
+from pare_core.formatting import fmt_duration
 from sweeps import cost
-from sweeps.cli import SweepArgs, main
+from sweeps.cli import main
+from sweeps.options import Overrides
 from sweeps.spec import build
 
 
@@ -37,12 +39,12 @@ def test_makespan_places_trials_in_launch_order_on_free_slots():
 
 
 def test_durations_read_at_a_glance():
-    assert [cost.fmt_duration(s) for s in (42, 725, 11040, 190000)] == ["42s", "12m05s", "3h04m", "2d04h"]
-    assert cost.fmt_duration(math.nan) == "—"
+    assert [fmt_duration(s) for s in (42, 725, 11040, 190000)] == ["42s", "12m05s", "3h04m", "2d04h"]
+    assert fmt_duration(math.nan) == "—"
 
 
 def test_cost_key_is_the_trial_identity_minus_seed_plus_the_machine():
-    sweep = build("ablate_gate", SweepArgs())
+    sweep = build("ablate_gate", Overrides())
     by_arm = {}
     for t in sweep.trials:
         by_arm.setdefault(tuple(t[k] for k in sweep.swept), []).append(cost.cost_key(t, "cpu: X", 1))
@@ -54,11 +56,11 @@ def test_cost_key_is_the_trial_identity_minus_seed_plus_the_machine():
 
 
 def test_local_slots_follow_the_trials_resources():
-    gate = build("ablate_gate", SweepArgs())  # 1 CPU per trial
+    gate = build("ablate_gate", Overrides())  # 1 CPU per trial
     assert cost.local_slots(gate, cpus=2, gpus=0) == 2 and cost.local_slots(gate, cpus=16, gpus=0) == 16
-    backbone = build("ablate_backbone", SweepArgs())  # arms hold 0.5 or 0.25 GPU
+    backbone = build("ablate_backbone", Overrides())  # arms hold 0.5 or 0.25 GPU
     assert cost.local_slots(backbone, cpus=16, gpus=0) == 0 and cost.local_slots(backbone, cpus=16, gpus=1) == 2
-    tune = build("tune_task", SweepArgs())
+    tune = build("tune_task", Overrides())
     assert cost.local_slots(tune, cpus=64, gpus=0) == tune.search["max_concurrent"]
 
 
@@ -68,11 +70,12 @@ def test_cpu_dry_run_shows_cpu_hours_inert_keys_and_an_existing_folder(capsys, t
     out, err = capsys.readouterr()
     assert "estimated CPU-hours: " in out and "GPU-hours" not in out
     assert err == ""
-    sweep = build("ablate_gate", SweepArgs())
+    sweep = build("ablate_gate", Overrides())
     rows = trial_rows(out)
     assert len(rows) == sweep.n_trials
-    for row, trial in zip(rows, sweep.trials):  # "—" exactly where a swept key has no effect on the trial
-        assert [cell == "—" for cell in row[1 : 1 + len(sweep.swept)]] == [k in inert_keys(trial) for k in sweep.swept]
+    for row, trial, arm in zip(rows, sweep.trials, sweep.arm_names):  # the arm's name, then "—" exactly where
+        assert row[1] == arm  # a swept key has no effect on the trial
+        assert [cell == "—" for cell in row[2 : 2 + len(sweep.swept)]] == [k in inert_keys(trial) for k in sweep.swept]
     assert any("—" in row for row in rows)
     (tmp_path / sweep.name).mkdir()
     assert main("ablate_gate", argv=["--dry-run", "--storage-path", str(tmp_path)]) == 0
@@ -102,8 +105,8 @@ def test_calibration_measures_caches_and_is_reused(capsys, tmp_path, monkeypatch
     assert m.steps_per_epoch == 3 and m.threads == 1 and 0 < m.step_s < 30 and 0 < m.val_s < 30
     assert m.setup_s > 0 and "seed" not in m.config and m.config["method"] == "finetune"
     trial_s = m.trial_s(3)
-    assert group_row(out)[-3:] == [f"{m.epoch_s():.2f}", cost.fmt_duration(trial_s), "measured"]
-    assert f"estimated wall-clock: {cost.fmt_duration(2 * trial_s)} at 2 trials at a time" in out  # 4 trials, 2 slots
+    assert group_row(out)[-3:] == [f"{m.epoch_s():.2f}", fmt_duration(trial_s), "measured"]
+    assert f"estimated wall-clock: {fmt_duration(2 * trial_s)} at 2 trials at a time" in out  # 4 trials, 2 slots
     assert f"estimated CPU-hours: {4 * trial_s / 3600:.2f}" in out
 
     assert main(spec, argv=["--dry-run"]) == 0  # the cached measurement, no new probe

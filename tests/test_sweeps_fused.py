@@ -17,12 +17,13 @@ from sweep_results import summary_rows, write_spec
 from analysis.load import load
 from pare_core.formatting import mean_std_of
 from sweeps import cost
-from sweeps.cli import SweepArgs, format_seeds, main, parse_args, parse_seeds
+from sweeps.cli import main, parse_args
 from sweeps.fused import TrialRecord, report_row, seed_records, seed_ref, seeds_of, split, split_ref
 from sweeps.identity import ARM_KEY, CODE_KEY, SEED_KEYS_KEY, SEEDS_KEY, TRIAL_KEY, config_only
+from sweeps.options import Overrides, format_seeds, parse_seeds
+from sweeps.plan import describe, fuse_arms, unfinished, with_identity
 from sweeps.progress import ProgressCallback
 from sweeps.reuse import finished_trials
-from sweeps.runner import describe, unfinished, with_identity
 from sweeps.spec import SpecError, build
 from sweeps.summary import render
 
@@ -48,7 +49,7 @@ def test_seed_lists_print_as_they_are_typed():
 
 def test_a_fused_arm_is_one_trial_whose_seeds_are_the_unfused_trials(tmp_path):
     path = spec(tmp_path, arms={"slow": {"train.lr": 1e-4}, "fast": {"train.lr": 1e-3}})
-    plain, fused = build(str(path), SweepArgs()), build(str(path), SweepArgs(fuse_seeds=True))
+    plain, fused = build(str(path), Overrides()), fuse_arms(build(str(path), Overrides(fuse_seeds=True)))
     assert (plain.n_trials, fused.n_trials, fused.arm_names, fused.fallbacks) == (6, 2, ["slow", "fast"], {})
     assert [seeds_of(t) for t in fused.trials] == [[0, 1, 2]] * 2
     assert [run for t in fused.trials for run in split(t)] == plain.trials
@@ -67,11 +68,11 @@ def test_a_fused_arm_is_one_trial_whose_seeds_are_the_unfused_trials(tmp_path):
 
 def test_the_spec_key_the_flag_and_bad_values(tmp_path):
     arms = {"arms": {"slow": {"train.lr": 1e-4}, "fast": {"train.lr": 1e-3}}}
-    assert build(str(spec(tmp_path, fuse_seeds=True, **arms)), SweepArgs()).n_trials == 2
-    assert build(str(spec(tmp_path, fuse_seeds=True, **arms)), SweepArgs(fuse_seeds=False)).n_trials == 6
+    assert fuse_arms(build(str(spec(tmp_path, fuse_seeds=True, **arms)), Overrides())).n_trials == 2
+    assert fuse_arms(build(str(spec(tmp_path, fuse_seeds=True, **arms)), Overrides(fuse_seeds=False))).n_trials == 6
     with pytest.raises(SpecError, match=r"fuse_seeds='yes' is invalid: allowed values are true, false"):
-        build(str(spec(tmp_path, fuse_seeds="yes")), SweepArgs())
-    assert parse_args("x", "", ["--no-fuse-seeds"]).fuse_seeds is False
+        build(str(spec(tmp_path, fuse_seeds="yes")), Overrides())
+    assert parse_args("x", "", ["--no-fuse-seeds"]).overrides.fuse_seeds is False
     with pytest.raises(SystemExit):  # the trials of a started sweep are fixed
         parse_args("x", "", ["--resume", "--fuse-seeds"])
 
@@ -84,17 +85,17 @@ def test_fusing_a_search_is_refused_before_ray_starts(capsys):
 
 def test_dry_run_names_each_arm_that_falls_back_and_why(tmp_path):
     path = spec(tmp_path, arms={"finetune": {}, "orca": {"method": "orca", "align.epochs": 1}}, gpu_s_per_epoch=1.0)
-    sweep = build(str(path), SweepArgs(fuse_seeds=True, seeds=[0, 1]))
+    sweep = fuse_arms(build(str(path), Overrides(fuse_seeds=True, seeds=[0, 1])))
     assert [seeds_of(t) for t in sweep.trials] == [[0, 1], [0], [1]]
     assert list(sweep.fallbacks) == ["orca"] and "method=orca" in sweep.fallbacks["orca"]
     text = describe(sweep)
     assert "3 trials for 2 arms x 2 seeds: 1 fused" in text and "2 single-seed" in text
     assert f"not fused, one trial per seed: arm orca: {sweep.fallbacks['orca']}" in text
     assert re.search(r"\|\s*seeds\s*\|", text) and re.search(r"\|\s*0-1\s*\|", text)  # the fused arm's seeds
-    one_seed = build(str(path), SweepArgs(fuse_seeds=True, seeds=[4]))
+    one_seed = fuse_arms(build(str(path), Overrides(fuse_seeds=True, seeds=[4])))
     assert set(one_seed.fallbacks.values()) == {"one seed per arm: nothing to fuse"} and one_seed.n_trials == 2
     # Cost: a fused trial holds one trial's resources and counts its seeds' work, at an unfused trial's time.
-    est, plain = cost.estimate(sweep, slots=1), cost.estimate(build(str(path), SweepArgs(seeds=[0, 1])), slots=1)
+    est, plain = cost.estimate(sweep, slots=1), cost.estimate(build(str(path), Overrides(seeds=[0, 1])), slots=1)
     fused_s, single_s = est.trials[0]["trial_s"], plain.trials[0]["trial_s"]
     assert fused_s == 2 * single_s > 0 and est.trial_s == pytest.approx(plain.trial_s)
     assert [g.trials for g in est.groups] == [2, 2] and est.fused == 1

@@ -19,8 +19,8 @@ from sweep_results import summary_rows
 
 from pare_core.config import TrialConfig
 from pare_core.train import load_checkpoint
-from sweeps.cli import SweepArgs
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, config_only
+from sweeps.options import Overrides
 from sweeps.spec import build
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
@@ -43,7 +43,7 @@ def trial_dirs(experiment: Path) -> list[Path]:
 @pytest.mark.parametrize("script", ["ablate_gate", "ablate_curriculum", "ablate_backbone"])
 def test_ablation_smoke_sweep(script, tmp_path):
     run_script(script, "--smoke-test", "--storage-path", str(tmp_path))
-    sweep = build(script, SweepArgs(smoke_test=True))
+    sweep = build(script, Overrides(smoke_test=True))
     experiment = tmp_path / sweep.name
     dirs = trial_dirs(experiment)
     assert len(dirs) == sweep.n_trials >= 4
@@ -81,7 +81,7 @@ def test_ablation_smoke_sweep(script, tmp_path):
 
 def test_tune_task_smoke_writes_a_base_file(tmp_path):
     run_script("tune_task", "--smoke-test", "--storage-path", str(tmp_path))
-    sweep = build("tune_task", SweepArgs(smoke_test=True))
+    sweep = build("tune_task", Overrides(smoke_test=True))
     experiment = tmp_path / sweep.name
     dirs = trial_dirs(experiment)
     assert len(dirs) == sweep.n_trials >= 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import re
@@ -17,8 +16,9 @@ from sweep_results import write_spec
 
 from pare_core.config import TrialConfig
 from sweeps import spec as spec_mod
-from sweeps.cli import SweepArgs, main, parse_args, parse_seeds
-from sweeps.runner import describe
+from sweeps.cli import main, parse_args
+from sweeps.options import Overrides, parse_seeds
+from sweeps.plan import describe
 from sweeps.spec import SpecError, build
 from sweeps.storage import storage_problem
 
@@ -38,14 +38,14 @@ def test_parse_seeds():
     assert parse_seeds("0,1,2") == [0, 1, 2]
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
     for bad in ("a", "0-", "1,1", "-1", ""):
-        with pytest.raises(argparse.ArgumentTypeError, match="--seeds"):
+        with pytest.raises(ValueError, match="--seeds"):
             parse_seeds(bad)
 
 
 @pytest.mark.parametrize("name", SPECS)
 @pytest.mark.parametrize("smoke", [False, True])
 def test_every_spec_builds_and_validates(name, smoke):
-    sweep = build(name, SweepArgs(smoke_test=smoke))
+    sweep = build(name, Overrides(smoke_test=smoke))
     assert sweep.metric == "val_error" and sweep.mode == "min"
     if sweep.search["type"] == "grid":
         assert all(TrialConfig.from_flat(t).to_flat() == t for t in sweep.trials)
@@ -58,7 +58,7 @@ def test_every_spec_builds_and_validates(name, smoke):
 
 
 def test_gate_ablation_default_grid_is_meaningful():
-    sweep = build("ablate_gate", SweepArgs())
+    sweep = build("ablate_gate", Overrides())
     table = arms(sweep)
     selections = [arm[sweep.swept.index("gate.selection")] for arm in table]
     assert {"none", "random", "threshold"} <= set(selections) and selections.count("topk") == 2  # official, pre-audit
@@ -69,7 +69,7 @@ def test_gate_ablation_default_grid_is_meaningful():
 def test_precedence_base_file_arms_seeds_smoke_set(tmp_path):
     base = tmp_path / "tuned.yaml"
     base.write_text("train.lr: 0.002\ngate.threshold: 0.9\ntrain.epochs: 7\n")
-    sweep = build("ablate_gate", SweepArgs(smoke_test=True, base=str(base), seeds=[3, 4], sets=["train.batch_size=8"]))
+    sweep = build("ablate_gate", Overrides(smoke_test=True, base=str(base), seeds=[3, 4], sets=["train.batch_size=8"]))
     for t in sweep.trials:
         assert t["train.lr"] == 0.002  # --base over the spec's base
         assert t["train.epochs"] == 2  # smoke overrides over --base
@@ -95,7 +95,7 @@ def test_precedence_base_file_arms_seeds_smoke_set(tmp_path):
 )
 def test_bad_set_is_named(sets, message):
     with pytest.raises(SpecError, match=message):
-        build("ablate_gate", SweepArgs(sets=sets))
+        build("ablate_gate", Overrides(sets=sets))
 
 
 def test_bad_yaml_is_named(tmp_path, monkeypatch):
@@ -106,23 +106,23 @@ def test_bad_yaml_is_named(tmp_path, monkeypatch):
         match=rf"--base {bad_base}: curriculum.start=1.5 is out of range: allowed values "
         r"are in \[0, 1\]",
     ):
-        build("ablate_curriculum", SweepArgs(base=str(bad_base)))
+        build("ablate_curriculum", Overrides(base=str(bad_base)))
     monkeypatch.setattr(spec_mod, "SPEC_DIR", tmp_path)
     (tmp_path / "typo.yaml").write_text("base: {method: pare}\nseedz: [0]\n")
     with pytest.raises(SpecError, match=r"unknown field 'seedz': allowed fields are .*seeds"):
-        build("typo", SweepArgs())
+        build("typo", Overrides())
     (tmp_path / "badarm.yaml").write_text("arms:\n  - {gate.selection: topk}\n  - {curriculum.shape: zigzag}\n")
     with pytest.raises(
         SpecError,
         match=r"badarm.yaml arms.shape=zigzag: curriculum.shape='zigzag' is invalid: allowed values "
         r"are linear, cosine, step, exp, constant",
     ):
-        build("badarm", SweepArgs())
+        build("badarm", Overrides())
     (tmp_path / "badspace.yaml").write_text(
         "search: {type: optuna, num_samples: 4}\nspace: {gate.threshold: {uniform: [0.2, 1.2]}}\n"
     )
     with pytest.raises(SpecError, match=r"space.gate.threshold: gate.threshold=1.2 is out of range"):
-        build("badspace", SweepArgs())
+        build("badspace", Overrides())
 
 
 def test_bad_input_fails_before_ray(tmp_path, capsys):
@@ -152,7 +152,7 @@ def test_dry_run_prints_table_and_gpu_hours(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("PARE_DATA", str(tmp_path))  # no measurement cached: the estimate is the spec's guess
     assert main("ablate_gate", argv=["--dry-run", "--seeds", "0-2", "--gpus-per-trial", "0.5"]) == 0
     out = capsys.readouterr().out
-    sweep = build("ablate_gate", SweepArgs(seeds=[0, 1, 2]))
+    sweep = build("ablate_gate", Overrides(seeds=[0, 1, 2]))
     assert (
         len([line for line in out.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip().isdigit()])
         == sweep.n_trials
@@ -161,13 +161,13 @@ def test_dry_run_prints_table_and_gpu_hours(capsys, tmp_path, monkeypatch):
     assert f"estimated GPU-hours: {hours:.2f}" in out and f"{len(arms(sweep))} arms x 3 seeds" in out
     assert re.search(r"\|\s*guess\s*\|", out) and "add --calibrate" in out
     assert not ray.is_initialized()
-    assert describe(build("tune_task", SweepArgs())).count("searched key") == 1
+    assert describe(build("tune_task", Overrides())).count("searched key") == 1
 
 
 def test_resume_refuses_flags_that_change_trials():
     with pytest.raises(SystemExit):
         parse_args("x", "", ["--resume", "--set", "train.lr=0.1"])
-    assert parse_args("x", "", ["--resume", "--name", "n"]).resume
+    assert parse_args("x", "", ["--resume", "--name", "n"]).launch.resume
 
 
 def test_storage_rule():
@@ -208,7 +208,7 @@ def test_arms_with_one_seed_differ_only_in_what_the_spec_sweeps(name, smoke):
     from pare_core.config import resolve
     from pare_core.tasks import task_spec
 
-    sweep = build(name, SweepArgs(smoke_test=smoke))
+    sweep = build(name, Overrides(smoke_test=smoke))
     declared = _declared(name, smoke)
     by_seed: dict[int, list[dict]] = {}
     for trial in sweep.trials:
@@ -224,14 +224,14 @@ def test_arms_with_one_seed_differ_only_in_what_the_spec_sweeps(name, smoke):
 
 
 def test_arms_carry_their_own_resources_and_the_flags_override_them():
-    sweep = build("ablate_backbone", SweepArgs())
+    sweep = build("ablate_backbone", Overrides())
     by_backbone = {t["backbone.name"]: sweep.trial_resources(t) for t in sweep.trials}
     assert by_backbone == {"minilm": {"cpu": 2.0, "gpu": 0.5}, "efficientnet_lite0": {"cpu": 2.0, "gpu": 0.25}}
-    gpu_only = build("ablate_backbone", SweepArgs(gpus_per_trial=1))  # one flag overrides its kind only
+    gpu_only = build("ablate_backbone", Overrides(gpus_per_trial=1))  # one flag overrides its kind only
     assert {json.dumps(gpu_only.trial_resources(t)) for t in gpu_only.trials} == {json.dumps({"cpu": 2.0, "gpu": 1.0})}
-    both = build("ablate_backbone", SweepArgs(gpus_per_trial=0, cpus_per_trial=1))
+    both = build("ablate_backbone", Overrides(gpus_per_trial=0, cpus_per_trial=1))
     assert both.arm_resources == [] and both.resources == {"cpu": 1.0, "gpu": 0.0}
-    smoke = build("ablate_backbone", SweepArgs(smoke_test=True))  # smoke arms fit a CPU-only machine
+    smoke = build("ablate_backbone", Overrides(smoke_test=True))  # smoke arms fit a CPU-only machine
     assert smoke.arm_resources == [] and smoke.resources["gpu"] == 0
 
 
@@ -248,7 +248,7 @@ def test_bad_arm_resources_are_named(tmp_path, resources, message):
         tmp_path / "res.yaml", arms={"slow": {"train.lr": 1e-3}, "fast": {"train.lr": 2e-3, "resources": resources}}
     )
     with pytest.raises(SpecError, match=message):
-        build(str(spec), SweepArgs())
+        build(str(spec), Overrides())
 
 
 @pytest.mark.parametrize(
