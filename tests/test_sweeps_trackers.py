@@ -219,7 +219,9 @@ def test_a_missing_tracker_package_is_named_before_ray_starts(tmp_path, monkeypa
 
 
 def test_trackers_are_fixed_at_launch():
-    assert parse_args("x", "", ["--tracker", "mlflow", "--tracker", "wandb", "--tracker", "mlflow"]).launch.trackers == [
+    assert parse_args(
+        "x", "", ["--tracker", "mlflow", "--tracker", "wandb", "--tracker", "mlflow"]
+    ).launch.trackers == [
         "mlflow",
         "wandb",
     ]
