@@ -77,7 +77,7 @@ def beyond_machine(sweep: Sweep, available: dict[str, float]) -> str | None:
     for trial in sweep.trials or [sweep.base]:
         own = sweep.trial_resources(trial)
         if own["cpu"] > available.get("CPU", 0) or own["gpu"] > available.get("GPU", 0):
-            arm = (trial.get(ARM_KEY) or "this arm") if sweep.arm_resources else "every trial"
+            arm = f"arm {trial.get(ARM_KEY)}" if sweep.arm_resources else "every trial"
             return (
                 f"trials ask for {resources_text(own)} ({arm}), but this machine offers local Ray "
                 f"{available.get('CPU', 0):g} CPU, {available.get('GPU', 0):g} GPU: set --gpus-per-trial / "

@@ -79,6 +79,6 @@ def test_trials_the_machine_cannot_fit_are_refused_before_they_start(tmp_path):
     )
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: trials ask for 2 CPU, 0.5 GPU (") and "backbone.name=minilm" in line
+    assert line.startswith("error: trials ask for 2 CPU, 0.5 GPU (arm minilm, method=scratch)")
     assert "--gpus-per-trial 0 runs on the CPU" in line
     assert not list((tmp_path / "ablate_backbone").glob("*/params.json"))  # no trial started
