@@ -156,9 +156,9 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     footer = provenance.footer(results.trials)
     assert prov["code_version"] in footer and "5 trials (1 reused)" in footer
     assert results.trials[CODE_KEY].nunique() == 1 and provenance.warning(results.trials) is None
-    # --no-reuse runs everything again, in a new folder.
-    assert "(0 reused, 4 to run)" in _launch(
-        spec, storage, "--seeds", "0-1", "--set", "gate.threshold=0.7", "--no-reuse", "--name", "again"
+    # --no-reuse runs everything again, in a new folder (seed 0: both of its trials exist already).
+    assert "(0 reused, 2 to run)" in _launch(
+        spec, storage, "--seeds", "0", "--set", "gate.threshold=0.7", "--no-reuse", "--name", "again"
     )
     both = load(experiment, storage / "again")
-    assert len(both.trials) == 9 and both.paths == [experiment, storage / "again"]
+    assert len(both.trials) == 7 and both.paths == [experiment, storage / "again"]
