@@ -84,11 +84,12 @@ def test_every_table_and_figure_including_the_gate_map(smoke, tmp_path):
         .any()
         .sum()
     )
-    expected = {"curves", "cost", "ablation_gate_selection", "gate_learning"} | {
+    expected = {"curves", "cost", "ablation_val_error", "ablation_test_error", "gate_learning"} | {
         f"gate_{i}" for i in range(n_gate_arms)
     }
     assert figure_files(tmp_path) == expected, dict(report.skipped)
     assert "gate figure" not in dict(report.skipped)
+    assert report.layout == []  # no overlapping labels, no legend on an axes (analysis.plots.layout_problems)
     assert_index_complete(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "analysis.print_table", str(smoke), "--format", "latex"],
