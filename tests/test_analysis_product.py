@@ -1,4 +1,5 @@
-"""Analysis on what the platform really writes: ``sweeps/ablate_gate.py --smoke-test`` (real fits, real Ray).
+"""Analysis on what the platform really writes: ``sweeps/ablate_gate.py --smoke-test`` (real fits, real Ray;
+the run the ``smoke_sweep`` fixture shares with test_sweeps_smoke).
 
 The folder is copied elsewhere after the sweep ends, as a researcher would sync it to a laptop. Every
 number the analysis shows is checked against the trial's own ``result.json``, and the gate figure is
@@ -27,17 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    storage = tmp_path_factory.mktemp("results")
-    proc = subprocess.run(
-        [sys.executable, "sweeps/ablate_gate.py", "--smoke-test", "--storage-path", str(storage)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (experiment,) = [p for p in storage.iterdir() if (p / "sweep.json").exists()]
+def smoke(smoke_sweep, tmp_path_factory) -> Path:
+    (experiment,) = [p for p in smoke_sweep("ablate_gate").iterdir() if (p / "sweep.json").exists()]
     return Path(shutil.copytree(experiment, tmp_path_factory.mktemp("laptop") / experiment.name))
 
 
