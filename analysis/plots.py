@@ -51,7 +51,7 @@ RC = {
     "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
     "pdf.fonttype": 42,
 }
-FOOTER_PT, FOOTER_LINE_IN, FOOTER_CHARS_PER_INCH = 5.5, 0.095, 24  # the provenance line under each figure
+FOOTER_PT, FOOTER_LINE_IN, FOOTER_CHARS_PER_INCH = 5.5, 0.105, 24  # the provenance line under each figure
 MAX_LEGEND = 10  # more series than this: curves are drawn without a per-series legend
 BANDS_BEYOND = "Some CI bands extend beyond the axes (few seeds); the axes show the trials' own range."
 # How the gate's token scores evolve (reported per epoch by PaRe trials): spread within a sample, and
@@ -156,8 +156,8 @@ def wrap_label(label: str) -> str:
 
 def fill(text: str, panels: int = 1) -> str:
     """A title broken into lines that fit the figure's width, or one of its ``panels`` side by side
-    (about 12 characters an inch at 10 pt)."""
-    return textwrap.fill(text, int(page_width() * 12 / panels))
+    (about 10 characters an inch at 10-11 pt)."""
+    return textwrap.fill(text, int(page_width() * 10 / panels))
 
 
 def outside_legend(
@@ -176,13 +176,16 @@ def outside_legend(
     handles = handles or ax.get_legend_handles_labels()[0]
     if not labels:
         return
-    if not (narrow() or below):
+    lines = max(label.count("\n") + 1 for label in labels)
+    if not (narrow() or below):  # beside: the figure as tall as the legend, at the least
+        legend_height = 0.2 * (len(labels) * lines + ("title" in kwargs)) + 0.2
+        fig.set_figheight(max(fig.get_figheight(), legend_height + 0.5))
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
         return
     under = under or ax
     columns = max(1, min(len(labels), int(under.get_position().width * page_width() // 1.5)))
     rows = -(-len(labels) // columns) + ("title" in kwargs)
-    fig.set_figheight(fig.get_figheight() + 0.2 * rows * max(label.count("\n") + 1 for label in labels) + 0.1)
+    fig.set_figheight(fig.get_figheight() + 0.2 * rows * lines + 0.1)
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     depth = (under.get_window_extent(renderer).y0 - under.xaxis.get_tightbbox(renderer).y0) / fig.dpi + 0.04
@@ -255,6 +258,7 @@ def layout_problems(fig: plt.Figure) -> list[str]:
             if box.overlaps(ax.get_window_extent(renderer))
         ]
         problems += [f"the legend covers {text[:40]!r}" for text, text_box in texts if box.overlaps(text_box)]
+        problems += [] if _inside(box, edge) else ["the legend is cut off at the figure's edge"]
     return problems
 
 
@@ -300,10 +304,12 @@ def save(fig: plt.Figure, out_dir: str | Path, name: str, note: str = "") -> lis
     ]
     if lines:
         height = fig.get_figheight()
-        extra = len(lines) * FOOTER_LINE_IN + 0.04
+        extra = len(lines) * FOOTER_LINE_IN + 0.06
         fig.set_figheight(height + extra)
         fig.get_layout_engine().set(rect=(0, extra / (height + extra), 1, height / (height + extra)))
-        fig.text(0.005, 0.01, "\n".join(lines), fontsize=FOOTER_PT, color="0.4", ha="left", va="bottom")
+        fig.text(
+            0.005, 0.02 / (height + extra), "\n".join(lines), fontsize=FOOTER_PT, color="0.4", ha="left", va="bottom"
+        )
     if _LAYOUT:
         _LAYOUT[-1].extend(f"{name}: {problem}" for problem in layout_problems(fig))
     out_dir = Path(out_dir)
@@ -553,7 +559,7 @@ def _point(ax: plt.Axes, mean: float, row: float, low: float, high: float, i: in
     ax.errorbar(
         [mean],
         [row],
-        xerr=_ci_extent(pd.Series([mean]), pd.Series([low]), pd.Series([high])),
+        xerr=[[0.0 if _missing_number(low) else mean - low], [0.0 if _missing_number(high) else high - mean]],
         fmt=marker(i),
         color=colour(i),
         markersize=4.5,
