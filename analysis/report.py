@@ -67,11 +67,13 @@ def build(
     out_dir: str | Path,
     control: str | None = None,
     width: str = "full",
+    footer: bool = True,
 ) -> Report:
     """Write every applicable table and figure of ``results_dir`` (one folder, or several read as one
     sweep) into ``out_dir``, plus index.md. Each carries the provenance footer. Figures are drawn
     ``width`` wide (:data:`analysis.plots.WIDTHS`: a paper's column or its full text width); any
-    figure whose tick labels overlap or whose legend covers an axes is named in index.md."""
+    figure whose tick labels overlap or whose legend covers an axes is named in index.md. Without
+    ``footer`` the figures leave out the provenance line (index.md and the tables keep it)."""
     if width not in plots.WIDTHS:
         raise ValueError(f"width {width!r} is invalid: allowed values are {', '.join(plots.WIDTHS)}")
     results = load(*(results_dir if isinstance(results_dir, list) else [results_dir]))
@@ -80,7 +82,7 @@ def build(
     report = Report(out, provenance.footer(results.trials))
     results.trials.to_csv(out / "trials.csv", index=False)
     results.curves.to_csv(out / "curves.csv", index=False)
-    with plots.footer(report.provenance), plots.sized(plots.WIDTHS[width]) as layout:
+    with plots.footer(report.provenance if footer else ""), plots.sized(plots.WIDTHS[width]) as layout:
         _build(results, report, control)
     report.layout = list(layout)
     if report.layout:
@@ -534,9 +536,14 @@ def main(argv: list[str] | None = None) -> int:
         default="full",
         help="draw figures one column of a two-column paper wide (3.25 in) or the full text width (6.75 in; default)",
     )
+    parser.add_argument(
+        "--no-footer",
+        action="store_true",
+        help="leave the provenance line out of the figures, for a camera-ready paper (index.md and the tables keep it)",
+    )
     args = parser.parse_args(argv)
     try:
-        report = build(args.results_dir, args.out, args.control, args.width)
+        report = build(args.results_dir, args.out, args.control, args.width, footer=not args.no_footer)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -241,3 +241,15 @@ def test_the_declared_search_space_wins_over_inference():
     assert declared["train.lr"] == optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)
     inferred = tuning.build_study(trials, keys, "val_error").trials[0].distributions
     assert isinstance(inferred["mix.weight"], optuna.distributions.FloatDistribution)
+
+
+def test_figures_keep_their_width_and_the_provenance_line_can_be_left_out(curriculum_sweep, tmp_path):
+    """The footer grows a figure downwards, never sideways; an empty one (``--no-footer``) adds nothing."""
+    trials, curves, _ = curriculum_sweep
+    shapes = {}
+    for text in ("Provenance: 12 trials (0 reused); code 0123456789ab; configs 0123456789ab.", ""):
+        with plots.footer(text):
+            path = plots.learning_curves(curves, trials, tmp_path, name=f"curves_{bool(text)}")[0]
+        shapes[bool(text)] = matplotlib.image.imread(path).shape
+    assert shapes[True][1] == shapes[False][1] == plots.WIDTHS["full"] * plots.RC["savefig.dpi"]
+    assert shapes[True][0] > shapes[False][0]
