@@ -211,13 +211,15 @@ class ProgressCallback(Callback):
         return out
 
     def header(self, trials: Sequence[Trial], final: bool = False) -> str:
+        """``sweep NAME: 3/10 done, 0 failed, ...``; while some done trial is degenerate, that count after it
+        (and at the end, :func:`sweeps.summary.degenerate_warning` on a line of its own)."""
         c = self.counts(trials)
         elapsed = fmt_duration(time.monotonic() - self.started)
         parts = [f"{c['done']}/{c['total']} done", f"{c['failed']} failed"]
-        parts += [f"{c['degenerate']} degenerate (never beat the majority baseline)"] if c["degenerate"] else []
+        degenerate = f"; {c['degenerate']} degenerate (never beat the majority baseline)" if c["degenerate"] else ""
         if final:
             warning = f"\n{degenerate_warning(c['degenerate'], c['done'])}" if c["degenerate"] else ""
-            return f"sweep {self.name}: {', '.join(parts)} in {elapsed}{warning}"
+            return f"sweep {self.name}: {', '.join(parts)} in {elapsed}{degenerate}{warning}"
         eta = self.eta(trials)
         parts += [
             f"{c['running']} running",
@@ -227,7 +229,7 @@ class ProgressCallback(Callback):
             if eta is None
             else f"ETA {fmt_duration(eta)} (~{time.strftime('%H:%M', time.localtime(time.time() + eta))})",
         ]
-        return f"sweep {self.name}: " + ", ".join(parts)
+        return f"sweep {self.name}: " + ", ".join(parts) + degenerate
 
     def status_line(self, trials: Sequence[Trial], final: bool = False) -> str:
         """The plain, one-line view (logs, CI)."""

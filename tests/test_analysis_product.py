@@ -54,6 +54,7 @@ def test_trials_and_metrics_are_the_reported_ones(smoke):
         assert t["test_error"] == rows[-1]["test_error"] and t["val_error"] == rows[-1]["val_error"]
         assert t["epochs"] == config["train.epochs"] == len(results.curves[results.curves["trial_id"] == t["trial_id"]])
         assert t["best_val_error"] == min(r["val_error"] for r in rows)
+        assert t["degenerate"] == (rows[-1]["test_error"] >= rows[-1]["baseline/majority"])  # its own baseline
 
 
 def test_arm_means_and_paired_test(smoke):

@@ -11,6 +11,7 @@ from test_analysis_stats import gate_sweep, make_trials, method_task_sweep
 
 from analysis import report, stats, tables
 from analysis.load import label_arms
+from pare_core.tasks.baselines import TRIVIAL_KEY, degenerate
 
 
 @pytest.fixture
@@ -256,3 +257,11 @@ def test_named_arms_lead_keys_without_effect_show_a_dash_and_degenerate_trials_a
     (note,) = report.degenerate_notes(table.numbers)
     assert "not meaningful" in note and "1 of 6 completed trials" in note and "`topk_preaudit` (1/2)" in note
     assert report.degenerate_notes(tables.arm_table(trials.assign(degenerate=False), keys).numbers) == []
+
+
+def test_a_trial_is_degenerate_when_its_test_error_does_not_beat_its_majority_baseline():
+    at_majority = {"test_error": 0.481, TRIVIAL_KEY: 0.481}
+    assert degenerate(at_majority) and degenerate({**at_majority, "test_error": 0.6})
+    assert not degenerate({**at_majority, "test_error": 0.2})
+    assert not degenerate({"val_error": 0.5, TRIVIAL_KEY: 0.481})  # not finished: no test error yet
+    assert not degenerate({**at_majority, "test_error": math.nan})

@@ -130,7 +130,8 @@ def test_degenerate_trials_are_counted_in_the_view_and_the_summary(sweep, capsys
     assert cb.counts(trials)["degenerate"] == 1
     assert "1 degenerate (never beat the majority baseline)" in cb.status_line(trials)
     cb.on_experiment_end(trials)
-    assert "1 of 3 done trials are degenerate" in capsys.readouterr().out
+    final = capsys.readouterr().out
+    assert "1 degenerate (never beat the majority baseline)" in final and "1 of 3 done trials are degenerate" in final
     records = [TrialRecord(t.trial_id, f"/x/{t.trial_id}", t.config, t.last_result, t.status) for t in trials[2:]]
     text = render("demo", "val_error", ["train.lr"], records)
     assert "1 of 2 done trials are degenerate" in text
