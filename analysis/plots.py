@@ -5,6 +5,12 @@ for the gate map), draws one figure, writes ``<name>.png`` and ``<name>.pdf`` in
 returns both paths. Arms keep the colour and marker of their position in the trials' stable order,
 so the same arm looks the same in every figure of a sweep. Long arm labels go on the y axis
 (horizontal charts) or in a legend outside the axes, so they never overlap the data.
+
+Figures are drawn at the width a paper prints them (:data:`WIDTHS`, set by :func:`sized`) with
+matplotlib's constrained layout, and saved at that size, so their 8-9 pt text prints at 8-9 pt; at a
+column's width labels wrap, ticks thin out (:func:`fit_ticks`) and legends go under the plot. Inside
+:func:`sized`, each figure is measured as it is saved (:func:`layout_problems`): overlapping labels, a
+legend over an axes or a label, text cut off at the edge. docs/figures.md shows the result.
 """
 
 from __future__ import annotations

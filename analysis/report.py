@@ -1,7 +1,7 @@
 """``python -m analysis.report RESULTS_DIR --out DIR``: every table and figure that applies to a sweep.
 
-What applies is decided from the results folder alone: ablation charts need swept keys (a grid
-sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
+What applies is decided from the results folder alone: the ablation figures (one per metric, the
+arms on its axis; a line figure per key swept alone) need swept keys (a grid sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
 figures need a searcher (Optuna) sweep, the gate figure needs PaRe checkpoints and
 ``pare_core.inspect.gate_map``. Whatever is skipped is listed with the reason, in the output and in
 ``index.md``, which shows every table and figure on one page. One exception: the gate-learning figure
