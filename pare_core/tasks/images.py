@@ -42,11 +42,15 @@ DIGITS_POOL = 500  # the prototype's stratified pool; the other 1297 images are 
     )
 )
 def load_digits(cfg: TaskConfig, seed: int) -> TaskData:
-    from sklearn.datasets import load_digits as sklearn_digits
+    def build() -> dict[str, np.ndarray]:  # cached: importing scikit-learn costs every trial ~1 s
+        from sklearn.datasets import load_digits as sklearn_digits
 
-    images, labels = sklearn_digits(return_X_y=True)
-    x = images.reshape(-1, 8, 8).transpose(0, 2, 1).astype(np.float32)  # (N, C=pixels of a row, L=rows)
-    y = labels.astype(np.int64)
+        images, labels = sklearn_digits(return_X_y=True)
+        x = images.reshape(-1, 8, 8).transpose(0, 2, 1).astype(np.float32)  # (N, C=pixels of a row, L=rows)
+        return {"x": x, "y": labels.astype(np.int64)}
+
+    arrays = cached("digits", {"source": "sklearn load_digits"}, build)
+    x, y = arrays["x"], arrays["y"]
     in_pool = np.zeros(len(y), bool)
     in_pool[stratified_pick(y, DIGITS_POOL, np.random.default_rng(TEST_SEED))] = True
     return assemble(load_digits.spec, cfg, seed, rows_split(x, y, ~in_pool), default_n=DIGITS_POOL, stats="feature")
