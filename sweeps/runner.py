@@ -154,9 +154,10 @@ def tuner(sweep: Sweep, storage_path: str, experiment: str, callbacks: list[tune
             scheduler=scheduler,
             num_samples=sweep.n_trials,
             trial_dirname_creator=TrialDirName(sweep.swept),
-            # CPU trials reuse worker processes: imports and weight loading are most of
-            # a short CPU trial. GPU trials get a fresh process (no CUDA state carried).
-            reuse_actors=all(sweep.trial_resources(t)["gpu"] == 0 for t in sweep.trials or [sweep.base]),
+            # A trial's process serves the next trial that asks for the same resources: start-up
+            # (imports, the CUDA context, weights) is most of a short trial, on a GPU as on CPUs.
+            # train_trial hands its CUDA cache back when it ends, so no trial inherits another's memory.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=sweep.name,

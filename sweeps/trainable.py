@@ -13,6 +13,7 @@ import tempfile
 from typing import Any, Callable
 
 import ray
+import torch
 from ray import tune
 
 from pare_core.config import TrialConfig
@@ -63,11 +64,22 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1, metric: str =
             fit(cfg, lambda metrics, ckpt: publish(metrics, ckpt.save), resume=resume)
 
     checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        train(None)
-        return
-    with checkpoint.as_directory() as directory:
-        train(directory)
+    try:
+        if checkpoint is None:
+            train(None)
+            return
+        with checkpoint.as_directory() as directory:
+            train(directory)
+    finally:
+        _release_cuda_cache()
+
+
+def _release_cuda_cache() -> None:
+    """Processes serve one trial after another (``reuse_actors``): the CUDA caching allocator would
+    otherwise keep this trial's peak memory reserved while the next trial, or a co-located one sharing
+    the GPU, needs it."""
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def _fit_fused(cfg: TrialConfig, seeds: list[int], metric: str, publish: Publish, resume: str | None) -> None:

@@ -1,6 +1,14 @@
-"""Test environment: offline hub, Ray on loopback without auth tokens, CPU threads kept small."""
+"""Test environment: offline hub, Ray on loopback without auth tokens, one CPU thread per process.
+
+The suite runs on two pytest-xdist workers (pyproject ``addopts``), which keep a 2-core machine busy;
+a fit with two torch threads beside them only adds OpenMP spin-waiting (measured: 2 threads cost 19 %
+more CPU-seconds than 1 for test_train.py + test_pare_arms.py). Subprocesses and Ray workers inherit
+``OMP_NUM_THREADS``; a test that needs more threads sets ``runtime.threads``.
+"""
 
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported, here or in a subprocess
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -11,7 +19,16 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+import fcntl  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +45,37 @@ def tiny_budget() -> dict:
         "source.size": 200,
         "runtime.threads": 1,
     }
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(request, tmp_path_factory) -> Callable[[str], Path]:
+    """``smoke_sweep("ablate_gate")`` runs ``sweeps/ablate_gate.py --smoke-test`` (a real local Ray sweep of
+    real fits, by path as a user would) once per test run and returns its storage folder; later calls, in
+    any pytest-xdist worker, wait for that run and read the same folder. The tests that use it only read
+    it (copy it before writing), so sharing it saves a whole sweep per reader without changing what each
+    one checks."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base  # xdist: beside every worker's
+
+    def run_once(script: str) -> Path:
+        folder = shared / f"smoke_{script}"
+        with open(shared / f"smoke_{script}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the first caller runs the sweep, the others wait here
+            record = folder / "run.json"
+            if not record.exists():
+                storage = folder / "storage"
+                proc = subprocess.run(
+                    [sys.executable, f"sweeps/{script}.py", "--smoke-test", "--storage-path", str(storage)],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=400,
+                )
+                folder.mkdir(parents=True, exist_ok=True)
+                output = proc.stdout[-3000:] + proc.stderr[-5000:]
+                record.write_text(json.dumps({"returncode": proc.returncode, "output": output}))
+        run = json.loads(record.read_text())
+        assert run["returncode"] == 0, run["output"]
+        return folder / "storage"
+
+    return run_once

@@ -18,7 +18,6 @@ def tiny(tiny_budget) -> dict:
         "train.epochs": 3,
         "train.steps_per_epoch": 4,
         "source.size": 64,
-        "runtime.threads": 2,
         "method": "pare",
     }
 

@@ -148,4 +148,7 @@ def test_worker_node_removed_mid_sweep_loses_no_trial(cluster, tmp_path):
         assert [row["epoch"] for row in t["rows"]] == [1, 2, 3, 4, 5, 6]  # finished, resumed without repeats
     moved = next(t for t in trials if t["dir"] == victim["dir"])
     assert moved["rows"][-1]["node_id"] != node_id  # finished elsewhere, from its checkpoint
+    # Whole-GPU trials reuse processes: the surviving node's GPU ran trial after trial in one process
+    # (a fresh process per trial, and per retry, would give at least 5 for 4 trials and 1 resume).
+    assert len({row["pid"] for t in trials for row in t["rows"]}) < len(trials)
     assert "4 trials: 4 done, 0 failed" in (experiment / "summary.md").read_text()

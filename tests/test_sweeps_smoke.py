@@ -41,10 +41,9 @@ def trial_dirs(experiment: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize("script", ["ablate_gate", "ablate_curriculum", "ablate_backbone"])
-def test_ablation_smoke_sweep(script, tmp_path):
-    run_script(script, "--smoke-test", "--storage-path", str(tmp_path))
+def test_ablation_smoke_sweep(script, smoke_sweep):
     sweep = build(script, Overrides(smoke_test=True))
-    experiment = tmp_path / sweep.name
+    experiment = smoke_sweep(script) / sweep.name
     dirs = trial_dirs(experiment)
     assert len(dirs) == sweep.n_trials >= 4
     params = [json.loads((d / "params.json").read_text()) for d in dirs]

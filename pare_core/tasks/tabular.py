@@ -17,8 +17,8 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import cached, debian_file, read_rda, task
-from pare_core.tasks.statlog import assemble_fixed, mlbench_frame
+from pare_core.tasks.common import assemble_fixed, cached, debian_file, read_rda, task
+from pare_core.tasks.statlog import mlbench_frame
 
 KERNLAB = "r-cran-kernlab"
 KERNLAB_DATA = "/usr/lib/R/site-library/kernlab/data"
