@@ -13,6 +13,9 @@ Status of a trial (the ``status`` column):
 - ``stopped``: ended early by the scheduler (ASHA) without error;
 - ``running``: not finished (pending, running or paused when the folder was copied).
 
+A finished trial whose test error does not beat the majority baseline it reported is ``degenerate``
+(:func:`pare_core.tasks.baselines.degenerate`): it is still ``done``, and counted apart wherever it is averaged.
+
 A fused trial (the seeds of one arm trained as one Tune trial, ``sweeps.fused``) is read as one row
 per seed, with the columns, key and curve its unfused trial has; its ``trial_id`` and ``trial_path``
 carry ``#seed=<s>``. A seed that failed while the others went on is an ``error`` row with its own
@@ -31,10 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pare_core.config import inert_keys
+from pare_core.formatting import MISSING
+from pare_core.tasks.baselines import degenerate
 from sweeps import storage
 from sweeps.fused import is_fused, seed_error, seed_ref, seed_row, split, split_ref
-from sweeps.identity import ARM_KEY, CODE_KEY, SWEEP_FILE, TRIAL_KEY
+from sweeps.identity import ARM_KEY, CODE_KEY, SWEEP_FILE, TRIAL_KEY, arm_cells
 
 CONFIG = "config/"
 # Config keys that change how a run executes but not what it computes: not part of an arm.
@@ -215,15 +219,14 @@ def arm_label(row: pd.Series | dict[str, Any], arm_keys: list[str], hide_inert: 
         return "all trials"
     short = [k.rsplit(".", 1)[-1] for k in arm_keys]
     names = short if len(set(short)) == len(short) else arm_keys
-    hidden = inert_arm_keys(row) if hide_inert else set()
-    shown = [(n, k) for n, k in zip(names, arm_keys) if k not in hidden] or list(zip(names, arm_keys))
+    cells = arm_cells(trial_config(row), arm_keys) if hide_inert else [row[CONFIG + k] for k in arm_keys]
+    shown = [(n, k) for n, k, c in zip(names, arm_keys, cells) if c is not MISSING] or list(zip(names, arm_keys))
     return ", ".join(f"{n}={_fmt(row[CONFIG + k])}" for n, k in shown)
 
 
-def inert_arm_keys(row: pd.Series | dict[str, Any]) -> set[str]:
-    """The config keys (without ``config/``) that have no effect on this trial's run
-    (:func:`pare_core.config.inert_keys` on its ``config/`` values)."""
-    return inert_keys({k[len(CONFIG) :]: v for k, v in row.items() if isinstance(k, str) and k.startswith(CONFIG)})
+def trial_config(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
+    """The trial's flat config (its ``config/`` values, without the prefix)."""
+    return {k[len(CONFIG) :]: v for k, v in row.items() if isinstance(k, str) and k.startswith(CONFIG)}
 
 
 def arm_columns(arm_keys: list[str]) -> list[str]:
@@ -301,6 +304,7 @@ def _run_row(
     if len(values):
         best = values.idxmin() if mode == "min" else values.idxmax()
         row["best_" + metric], row["best_epoch"] = values[best], int(curve.loc[best, "epoch"])
+    row["degenerate"] = degenerate(last)
     row["error_message"] = seed_failure or (_error_message(trial_dir) if row["error_file"] else "")
     return row, curve
 

@@ -5,11 +5,19 @@ for the gate map), draws one figure, writes ``<name>.png`` and ``<name>.pdf`` in
 returns both paths. Arms keep the colour and marker of their position in the trials' stable order,
 so the same arm looks the same in every figure of a sweep. Long arm labels go on the y axis
 (horizontal charts) or in a legend outside the axes, so they never overlap the data.
+
+Figures are drawn at the width a paper prints them (:data:`WIDTHS`, set by :func:`sized`) with
+matplotlib's constrained layout, and saved at that size, so their 8-9 pt text prints at 8-9 pt; at a
+column's width labels wrap, ticks thin out (:func:`fit_ticks`) and legends go under the plot. Inside
+:func:`sized`, each figure is measured as it is saved (:func:`layout_problems`): overlapping labels, a
+legend over an axes or a label, text cut off at the edge. docs/figures.md shows the result.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,12 +51,13 @@ RC = {
     "grid.alpha": 0.3,
     "grid.linewidth": 0.6,
     "legend.frameon": False,
-    "savefig.bbox": "tight",
+    "figure.constrained_layout.use": True,  # labels and legends fit inside the figure: it is printed at its size
     "savefig.dpi": 200,
     "figure.dpi": 100,
     "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
     "pdf.fonttype": 42,
 }
+FOOTER_PT, FOOTER_LINE_IN, FOOTER_CHARS_PER_INCH = 5.5, 0.105, 24  # the provenance line under each figure
 MAX_LEGEND = 10  # more series than this: curves are drawn without a per-series legend
 BANDS_BEYOND = "Some CI bands extend beyond the axes (few seeds); the axes show the trials' own range."
 # How the gate's token scores evolve (reported per epoch by PaRe trials): spread within a sample, and
@@ -80,6 +89,11 @@ def marker(i: int) -> str:
     return MARKERS[i % len(MARKERS)]
 
 
+def _short_label(metric: str) -> str:
+    """``test error``: the axis label without its unit note, where the width is short (the caption says it)."""
+    return axis_label(metric).split(" (")[0]
+
+
 def axis_label(metric: str) -> str:
     """A readable axis label with the unit: errors are fractions (NAS-Bench-360 convention)."""
     if metric.endswith("_error"):
@@ -104,12 +118,206 @@ def footer(text: str) -> Iterator[None]:
         _FOOTER.pop()
 
 
-def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
-    """Write ``name.png`` and ``name.pdf`` (with the provenance footer, if one is set); close the figure."""
-    if _FOOTER:
-        fig.text(
-            0.0, 0.0, _FOOTER[-1], fontsize=5, color="0.4", ha="left", va="top", wrap=True, transform=fig.transFigure
+# Figure widths of a two-column paper (ICML, NeurIPS-style two-column templates): one column and the
+# full text width, in inches. Figures drawn at the width they are printed keep their 8-9 pt fonts.
+WIDTHS = {"column": 3.25, "full": 6.75}
+NARROW = 4.5  # below this width (inches) legends go under the axes and axes get fewer ticks
+_WIDTH: list[float] = []  # the width figures are drawn at (set by ``sized``)
+_LAYOUT: list[list[str]] = []  # layout problems of the figures saved (collected by ``sized``)
+
+
+@contextmanager
+def sized(width: float) -> Iterator[list[str]]:
+    """Figures made inside this block are ``width`` inches wide, and each saved one is checked with
+    :func:`layout_problems`; yields the list its problems are added to (``"<figure>: <problem>"``)."""
+    _WIDTH.append(width)
+    _LAYOUT.append([])
+    try:
+        yield _LAYOUT[-1]
+    finally:
+        _WIDTH.pop()
+        _LAYOUT.pop()
+
+
+def page_width() -> float:
+    return _WIDTH[-1] if _WIDTH else WIDTHS["full"]
+
+
+def narrow() -> bool:
+    return page_width() < NARROW
+
+
+def wrap_label(label: str) -> str:
+    """An arm name broken into lines that fit beside an axis at this width: at ``_`` or ``, `` or a
+    space, never inside a word (a name with no break stays whole)."""
+    limit = 16 if narrow() else 28
+    parts = re.split(r"(?<=[_ ,])", label)
+    lines = [""]
+    for part in parts:
+        if lines[-1] and len(lines[-1]) + len(part.rstrip()) > limit:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def fill(text: str, panels: int = 1) -> str:
+    """A title broken into lines that fit the figure's width, or one of its ``panels`` side by side
+    (about 10 characters an inch at 10-11 pt)."""
+    return textwrap.fill(text, int(page_width() * 10 / panels))
+
+
+def outside_legend(
+    fig: plt.Figure,
+    ax: plt.Axes,
+    below: bool = False,
+    handles: list[Any] | None = None,
+    under: plt.Axes | None = None,
+    **kwargs: Any,
+) -> None:
+    """``ax``'s legend (or ``handles``) off the axes, where the layout makes room for it: right of ``ax``
+    at full width; under the figure at a narrow one, where a legend beside the axes would take half the
+    column, or with ``below`` (``ax`` has a panel beside it), under ``under`` (default ``ax``) and its
+    tick labels and axis label. The figure grows by the legend's rows: the axes keep their height."""
+    labels = [h.get_label() for h in handles] if handles else ax.get_legend_handles_labels()[1]
+    handles = handles or ax.get_legend_handles_labels()[0]
+    if not labels:
+        return
+    lines = max(label.count("\n") + 1 for label in labels)
+    if not (narrow() or below):  # beside: the figure as tall as the legend, at the least
+        legend_height = 0.2 * (len(labels) * lines + ("title" in kwargs)) + 0.2
+        fig.set_figheight(max(fig.get_figheight(), legend_height + 0.5))
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
+        return
+    under = under or ax
+    columns = max(1, min(len(labels), int(under.get_position().width * page_width() // 1.5)))
+    rows = -(-len(labels) // columns) + ("title" in kwargs)
+    fig.set_figheight(fig.get_figheight() + 0.2 * rows * lines + 0.1)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    depth = (under.get_window_extent(renderer).y0 - under.xaxis.get_tightbbox(renderer).y0) / fig.dpi + 0.04
+    legend = under.legend(handles, labels, loc="upper center", ncol=columns, **kwargs)
+    for _ in range(4):  # the layout moves the axes as the legend takes room: push it clear of the labels
+        legend.set_bbox_to_anchor(
+            (0.5, 0.0), under.transAxes + matplotlib.transforms.ScaledTranslation(0, -depth, fig.dpi_scale_trans)
         )
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()  # a new one when the figure grew
+        clash = legend.get_window_extent(renderer).y1 - under.xaxis.get_tightbbox(renderer).y0
+        if clash < 0:
+            return
+        depth += clash / fig.dpi + 0.04
+
+
+def fit_ticks(fig: plt.Figure, axes: list[matplotlib.axis.Axis], most: int = 7, integer: bool = False) -> None:
+    """As many ticks on each of ``axes`` as fit without their labels touching: numbers like -0.0075 need
+    fewer ticks on a panel a third of a column wide. Fewer bins first (``most`` at the most), then every
+    other tick of the fewest, down to one. All axes are fitted together, since the layout gives one
+    panel's space to another's labels."""
+    bins = dict.fromkeys(axes, most)
+    for axis, n in bins.items():
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10], integer=integer))
+    while True:
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        crowded = [axis for axis in axes if _touching(axis, renderer)]
+        if not crowded:
+            return
+        for axis in crowded:
+            if bins[axis] > 1:
+                bins[axis] -= 1
+                locator = matplotlib.ticker.MaxNLocator(nbins=bins[axis], steps=[1, 2, 2.5, 5, 10], integer=integer)
+            else:  # the fewest bins still crowd: keep every other tick
+                low, high = sorted(axis.get_view_interval())
+                ticks = [t for t in axis.get_majorticklocs() if low <= t <= high]
+                if len(ticks) < 2:
+                    return
+                locator = matplotlib.ticker.FixedLocator(ticks[::2])
+            axis.set_major_locator(locator)
+
+
+def _touching(axis: matplotlib.axis.Axis, renderer: Any) -> bool:
+    boxes = [t.get_window_extent(renderer).padded(2) for t in _tick_labels_of(axis)]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def layout_problems(fig: plt.Figure) -> list[str]:
+    """What makes ``fig`` hard to read, measured by matplotlib's renderer: two labels that overlap (tick
+    labels, axis labels, titles and the figure's own texts, on any of its axes), and a legend that covers
+    an axes or any of those labels. Empty for a clean figure."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    texts = [(text.get_text(), text.get_window_extent(renderer)) for text in _labels(fig)]
+    problems = [
+        f"labels {a!r} and {b!r} overlap"
+        for i, (a, box_a) in enumerate(texts)
+        for b, box_b in texts[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+    edge = fig.bbox.padded(1)  # what is printed: the figure is saved at its size
+    problems += [f"label {text!r} is cut off at the figure's edge" for text, box in texts if not _inside(box, edge)]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        problems += [
+            f"the legend covers the axes {ax.get_label() or ax.get_xlabel() or i}"
+            for i, ax in enumerate(fig.axes)
+            if box.overlaps(ax.get_window_extent(renderer))
+        ]
+        problems += [f"the legend covers {text[:40]!r}" for text, text_box in texts if box.overlaps(text_box)]
+        problems += [] if _inside(box, edge) else ["the legend is cut off at the figure's edge"]
+    return problems
+
+
+def _inside(box: matplotlib.transforms.Bbox, edge: matplotlib.transforms.Bbox) -> bool:
+    return edge.x0 <= box.x0 and box.x1 <= edge.x1 and edge.y0 <= box.y0 and box.y1 <= edge.y1
+
+
+def _labels(fig: plt.Figure) -> list[matplotlib.text.Text]:
+    """Every text that labels something: tick labels as drawn, axis labels, titles, the figure's texts."""
+    named = [
+        text for ax in fig.axes for text in (ax.xaxis.label, ax.yaxis.label, ax.title, ax._left_title, ax._right_title)
+    ]
+    named += [*fig.texts, *(t for t in (fig._suptitle, fig._supxlabel, fig._supylabel) if t is not None)]
+    return list(dict.fromkeys(_tick_labels(fig) + [t for t in named if t.get_visible() and t.get_text()]))
+
+
+def _tick_labels(fig: plt.Figure) -> list[matplotlib.text.Text]:
+    return [text for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for text in _tick_labels_of(axis)]
+
+
+def _tick_labels_of(axis: matplotlib.axis.Axis) -> list[matplotlib.text.Text]:
+    """The tick labels drawn: visible, non-empty, at a tick inside the axis' view."""
+    low, high = sorted(axis.get_view_interval())
+    pad = 1e-9 * max(1.0, abs(high - low))
+    return [
+        text
+        for tick in axis.get_major_ticks()
+        if low - pad <= tick.get_loc() <= high + pad
+        for text in (tick.label1, tick.label2)
+        if text.get_visible() and text.get_text()
+    ]
+
+
+def save(fig: plt.Figure, out_dir: str | Path, name: str, note: str = "") -> list[Path]:
+    """Write ``name.png`` and ``name.pdf`` with ``note`` and the provenance footer (if one is set) under
+    everything else, inside the figure: the figure grows by their lines, so its width stays the width
+    it was drawn for; close the figure."""
+    lines = [
+        line
+        for text in (note, _FOOTER[-1] if _FOOTER else "")
+        if text
+        for line in textwrap.wrap(text, int(FOOTER_CHARS_PER_INCH * fig.get_figwidth()))
+    ]
+    if lines:
+        height = fig.get_figheight()
+        extra = len(lines) * FOOTER_LINE_IN + 0.06
+        fig.set_figheight(height + extra)
+        fig.get_layout_engine().set(rect=(0, extra / (height + extra), 1, height / (height + extra)))
+        fig.text(
+            0.005, 0.02 / (height + extra), "\n".join(lines), fontsize=FOOTER_PT, color="0.4", ha="left", va="bottom"
+        )
+    if _LAYOUT:
+        _LAYOUT[-1].extend(f"{name}: {problem}" for problem in layout_problems(fig))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
@@ -139,22 +347,24 @@ def learning_curves(
     data = curves.merge(kept[["trial_id", "arm"]], on="trial_id")
     arms = list(dict.fromkeys(kept["arm"]))
     with style():
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        fig, ax = plt.subplots(figsize=(page_width(), 3.0 if narrow() else 3.6))
+        beyond = False
         if per_trial or (per_trial is None and len(arms) > MAX_LEGEND):
             _trial_lines(ax, data, kept, metric)
+            title = None
         else:
             bands = curve_stats(curves, trials, metric, confidence)
             for i, arm in enumerate(arms):
                 n = int(kept[kept["arm"] == arm].shape[0])
-                _band(ax, bands[bands["arm"] == arm], i, f"{arm} (n={n})")
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title=f"arm (band: {confidence:.0%} CI)")
-            if _limit_to_data(ax, data[metric]):
-                ax.text(0.0, -0.2, BANDS_BEYOND, transform=ax.transAxes, fontsize=7, color="#555555")
+                _band(ax, bands[bands["arm"] == arm], i, f"{wrap_label(arm)} (n={n})")
+            title = f"arm (band: {confidence:.0%} CI)"
+            beyond = _limit_to_data(ax, data[metric])
         ax.set_xlabel("epoch")
-        ax.set_ylabel(axis_label(metric))
+        ax.set_ylabel(_short_label(metric))
         _integer_ticks(ax)
-        ax.set_title(f"Learning curves: {axis_label(metric).split(' (')[0]} per epoch")
-        return save(fig, out_dir, name)
+        ax.set_title(f"{_short_label(metric)} per epoch")
+        outside_legend(fig, ax, **({"title": title} if title else {}))
+        return save(fig, out_dir, name, BANDS_BEYOND if beyond else "")
 
 
 def gate_learning(
@@ -172,30 +382,33 @@ def gate_learning(
     kept = trials[trials["status"] != "error"]
     arms = list(dict.fromkeys(kept["arm"]))
     data = curves[curves["trial_id"].isin(kept["trial_id"])]
+    rows, columns = (len(metrics), 1) if narrow() else (1, len(metrics))  # a column holds one panel per row
     with style():
         fig, axes = plt.subplots(
-            1, len(metrics), figsize=(3.3 * len(metrics) + 1.6, 3.4), squeeze=False, sharex=True
+            rows,
+            columns,
+            figsize=(page_width(), 1.9 * rows + 1.0),
+            squeeze=False,
+            sharex=True,
         )  # tau starts at epoch 2: shared epochs keep the panels aligned
         beyond = False
-        for ax, metric in zip(axes[0], metrics):
+        for ax, metric in zip(axes.flat, metrics):
             bands = curve_stats(curves, trials, metric, confidence)
             for i, arm in enumerate(arms):
                 band = bands[bands["arm"] == arm]
                 if len(band):
                     _band(ax, band, i, f"{arm} (n={int(band['n'].max())})")
             beyond |= _limit_to_data(ax, data[metric], zero=metric in SPREADS)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(axis_label(metric))
+            ax.set_xlabel("epoch" if ax in axes[-1] else "")
+            ax.set_ylabel(wrap_label(axis_label(metric)))
             _integer_ticks(ax)
-        handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[1]))
-        axes[0][-1].legend(
-            handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=f"arm (band: {confidence:.0%} CI)"
+        widest = max(axes.flat, key=lambda ax: len(ax.get_legend_handles_labels()[1]))
+        outside_legend(
+            fig, axes.flat[-1], handles=widest.get_legend_handles_labels()[0], title=f"arm (band: {confidence:.0%} CI)"
         )
-        fig.suptitle("Gate learning: spread and stability of the gate's token scores per epoch (mean over seeds)")
-        fig.tight_layout()
-        if beyond:
-            fig.text(0.0, -0.02, BANDS_BEYOND, fontsize=7, color="#555555")
-        return save(fig, out_dir, name)
+        fit_ticks(fig, [ax.yaxis for ax in axes.flat])
+        fit_ticks(fig, [ax.xaxis for ax in axes.flat], integer=True)
+        return save(fig, out_dir, name, BANDS_BEYOND if beyond else "")
 
 
 def _band(ax: plt.Axes, band: pd.DataFrame, i: int, label: str) -> None:
@@ -235,77 +448,146 @@ def _trial_lines(ax: plt.Axes, data: pd.DataFrame, trials: pd.DataFrame, metric:
                 color=STATUS_COLOURS[end],
                 label=f"last epoch: {STATUS_NAMES[end]} ({(trials['status'] == end).sum()})",
             )
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 # -- ablation ---------------------------------------------------------------------------------------
 
 
-def ablation(
+def arms(
+    stats: pd.DataFrame,
+    trials: pd.DataFrame,
+    comparison: pd.DataFrame,
+    metric: str,
+    out_dir: str | Path,
+    name: str | None = None,
+) -> list[Path]:
+    """The ablation of ``metric``, one row per arm, named on the y axis. Left: each arm's mean with its 95%
+    t-CI and each seed as a dot (a degenerate seed, one that never beat its majority baseline, as a cross);
+    the control's mean as a dashed reference line. Right: Δ vs control, the mean per-seed difference with
+    its paired 95% CI, and the Holm-adjusted p on the right edge (``comparison``:
+    :func:`analysis.stats.compare_to_control` of ``metric``). Sized for :func:`page_width`."""
+    labels = list(stats["arm"])
+    n = len(labels)
+    wrapped = [wrap_label(a) for a in labels]
+    lines = sum(w.count("\n") + 1 for w in wrapped)
+    y = {a: n - 1 - i for i, a in enumerate(labels)}  # first arm on top
+    by_arm = comparison.set_index("arm") if len(comparison) else pd.DataFrame()
+    controls = list(dict.fromkeys(comparison["control"])) if len(comparison) else []
+    done = trials[trials["status"] == "done"]
+    with style():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(page_width(), 0.9 + 0.16 * lines + 0.06 * n), sharey=True)
+        for i, (_, s) in enumerate(stats.iterrows()):
+            arm, row = s["arm"], y[s["arm"]]
+            seeds = done[done["arm"] == arm]
+            values = seeds[metric].astype(float).to_numpy() if metric in seeds else np.array([])
+            jitter = np.linspace(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(len(values))
+            bad = seeds["degenerate"].to_numpy(dtype=bool) if "degenerate" in seeds else np.zeros(len(values), bool)
+            left.scatter(values[~bad], row + jitter[~bad], s=10, color=colour(i), alpha=0.45, linewidths=0, zorder=2)
+            left.scatter(values[bad], row + jitter[bad], s=16, color=STATUS_COLOURS["error"], marker="x", zorder=2)
+            _point(left, s[f"{metric}_mean"], row, s[f"{metric}_ci_low"], s[f"{metric}_ci_high"], i)
+            if arm in by_arm.index:
+                c = by_arm.loc[arm]
+                _point(right, c["mean_diff"], row, c["diff_ci_low"], c["diff_ci_high"], i)
+            elif arm in controls:
+                right.text(
+                    0, row, "control", ha="center", va="center", fontsize=7, color="0.3", backgroundcolor="white"
+                )
+        means = stats.set_index("arm")[f"{metric}_mean"]
+        for control in controls:  # over the rows compared with it (its task's arms, in a sweep of several)
+            rows = [y[control]] + [y[a] for a in comparison.loc[comparison["control"] == control, "arm"]]
+            left.vlines(means[control], min(rows) - 0.45, max(rows) + 0.45, color="0.2", linestyle="--", linewidth=0.9)
+        right.axvline(0, color="0.2", linewidth=0.9)
+        left.set_yticks(range(n), wrapped[::-1])
+        left.set_ylim(-0.6, n - 0.4)
+        left.grid(axis="y", visible=False)
+        right.grid(axis="y", visible=False)
+        left.set_xlabel(fill(_short_label(metric), 3))
+        right.set_xlabel("Δ vs control\n(paired; p: Holm)")
+        p_axis = right.twinx()
+        p_axis.set_ylim(left.get_ylim())
+        p_axis.set_yticks(
+            [y[a] for a in labels],
+            [_p_label(by_arm.loc[a, "p_holm"]) if a in by_arm.index else "" for a in labels],
+        )
+        p_axis.tick_params(axis="y", length=0, labelsize=7)
+        p_axis.grid(False)
+        p_axis.spines["right"].set_visible(False)
+        fit_ticks(fig, [left.xaxis, right.xaxis])
+        return save(fig, out_dir, name or f"ablation_{_slug(metric)}")
+
+
+def key_sweep(
     stats: pd.DataFrame,
     trials: pd.DataFrame,
     key: str,
-    arm_keys: list[str],
+    groups: list[tuple[str, list[str]]],
     out_dir: str | Path,
     metrics: tuple[str, ...] = ("val_error", "test_error"),
     name: str | None = None,
 ) -> list[Path]:
-    """Mean and 95% CI per value of ``key`` (x), one series per combination of the other swept keys;
-    each seed's value is a small dot, and arms with failed trials are labelled with the count."""
-    others = [k for k in arm_keys if k != key]
-    values = list(dict.fromkeys(stats[CONFIG + key]))
-    combos = [tuple(row[CONFIG + k] for k in others) for _, row in stats.iterrows()]  # () when key is the only one
-    series = list(dict.fromkeys(combos))
-    width = 0.7 / max(len(series), 1)
+    """``metrics`` over the values of ``key``, one panel per metric: for each group of arms (``groups``:
+    (what the group fixes, its arm labels), the arms differing in ``key`` alone:
+    :func:`analysis.stats.one_key_sweeps`) a line through the means with 95% CI bars, each seed a dot.
+    The key is numeric, so the x axis is its scale."""
     with style():
-        fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics) + 1.6, 3.4), squeeze=False)
+        fig, axes = plt.subplots(1, len(metrics), figsize=(page_width(), 2.6), squeeze=False, sharex=True)
         for ax, metric in zip(axes[0], metrics):
-            for i, combo in enumerate(series):
-                rows = stats[[c == combo for c in combos]]
-                label = ", ".join(f"{_short(k)}={_fmt(v)}" for k, v in zip(others, combo)) or None
-                xs, ys, lo, hi = [], [], [], []
-                for _, s in rows.iterrows():
-                    x = values.index(s[CONFIG + key]) + (i - (len(series) - 1) / 2) * width
-                    seeds = trials[(trials["arm"] == s["arm"]) & (trials["status"] == "done")][metric].astype(float)
-                    ax.scatter(np.full(len(seeds), x), seeds, s=9, color=colour(i), alpha=0.35, linewidths=0, zorder=2)
-                    if s["n_failed"]:  # vertical, above the CI cap: clear of the neighbouring series
-                        top = s[f"{metric}_ci_high"] if not math.isnan(s[f"{metric}_ci_high"]) else s[f"{metric}_mean"]
-                        ax.annotate(
-                            f"{s['n_failed']}/{s['n_trials']} failed",
-                            (x, top),
-                            xytext=(0, 4),
-                            textcoords="offset points",
-                            fontsize=7,
-                            rotation=90,
-                            ha="center",
-                            va="bottom",
-                            color=STATUS_COLOURS["error"],
-                        )
-                    xs.append(x)
-                    ys.append(s[f"{metric}_mean"])
-                    lo.append(s[f"{metric}_mean"] - s[f"{metric}_ci_low"])
-                    hi.append(s[f"{metric}_ci_high"] - s[f"{metric}_mean"])
-                ax.errorbar(
-                    xs,
-                    ys,
-                    yerr=[np.nan_to_num(lo), np.nan_to_num(hi)],
-                    fmt=marker(i),
-                    color=colour(i),
-                    capsize=3,
-                    markersize=5,
-                    linewidth=1.2,
-                    label=label,
-                    zorder=3,
+            for i, (label, group) in enumerate(groups):
+                rows = stats[stats["arm"].isin(group)].sort_values(CONFIG + key)
+                x = rows[CONFIG + key].astype(float).to_numpy()
+                seeds = trials[trials["arm"].isin(group) & (trials["status"] == "done")]
+                ax.scatter(
+                    seeds[CONFIG + key].astype(float), seeds[metric], s=9, color=colour(i), alpha=0.4, linewidths=0
                 )
-            ax.set_xticks(range(len(values)), [_fmt(v) for v in values])
-            ax.set_xlim(-0.6, len(values) - 0.4)
+                ax.errorbar(
+                    x,
+                    rows[f"{metric}_mean"],
+                    yerr=_ci_extent(rows[f"{metric}_mean"], rows[f"{metric}_ci_low"], rows[f"{metric}_ci_high"]),
+                    color=colour(i),
+                    marker=marker(i),
+                    markersize=4,
+                    capsize=2,
+                    linewidth=1.2,
+                    label=wrap_label(label) if len(groups) > 1 else None,
+                )
             ax.set_xlabel(key)
-            ax.set_ylabel(axis_label(metric))
-        if any(ax.get_legend_handles_labels()[1] for ax in axes[0]):
-            axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="other swept keys")
-        fig.suptitle(f"Ablation of {key}: mean with 95% CI over seeds (dots: single seeds)")
-        fig.tight_layout()
-        return save(fig, out_dir, name or f"ablation_{_slug(key)}")
+            ax.set_ylabel(_short_label(metric))
+        if len(groups) > 1:
+            outside_legend(fig, axes[0][-1])
+        fit_ticks(fig, [ax.xaxis for ax in axes[0]] + [ax.yaxis for ax in axes[0]])
+        return save(fig, out_dir, name or f"sweep_{_slug(key)}")
+
+
+def _point(ax: plt.Axes, mean: float, row: float, low: float, high: float, i: int) -> None:
+    """A mean (arm ``i``'s colour and marker) at ``row`` with its CI as a horizontal bar."""
+    if _missing_number(mean):
+        return
+    ax.errorbar(
+        [mean],
+        [row],
+        xerr=[[0.0 if _missing_number(low) else mean - low], [0.0 if _missing_number(high) else high - mean]],
+        fmt=marker(i),
+        color=colour(i),
+        markersize=4.5,
+        capsize=2.5,
+        linewidth=1.2,
+        zorder=3,
+    )
+
+
+def _ci_extent(mean: pd.Series, low: pd.Series, high: pd.Series) -> list[np.ndarray]:
+    """Error-bar lengths below and above ``mean``; 0 where the CI is undefined (one seed)."""
+    return [np.nan_to_num((mean - low).to_numpy(dtype=float)), np.nan_to_num((high - mean).to_numpy(dtype=float))]
+
+
+def _p_label(p: float) -> str:
+    if _missing_number(p):
+        return "p —"
+    return "p<0.001" if p < 0.001 else f"p={p:.2g}" if p < 0.01 else f"p={p:.2f}"
+
+
+def _missing_number(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # -- curriculum -------------------------------------------------------------------------------------
@@ -330,18 +612,21 @@ def curriculum(
     data = curves.merge(trials[["trial_id", "arm"]], on="trial_id")
     data["schedule"] = data["arm"].map(schedule_of)
     with style():
+        arms_height = max(2.0, 0.3 * len(stats) + 0.9)
+        stacked = narrow()  # a column holds the schedules above the arms
         fig, (left, right) = plt.subplots(
-            1, 2, figsize=(9.0, max(3.2, 0.32 * len(stats) + 1.2)), gridspec_kw={"width_ratios": [1, 1.15]}
+            2 if stacked else 1,
+            1 if stacked else 2,
+            figsize=(page_width(), 2.2 + arms_height if stacked else max(2.6, arms_height + 0.3)),
+            height_ratios=[2.2, arms_height] if stacked else None,
         )
         for i, schedule in enumerate(schedules):
             ratio = data[data["schedule"] == schedule].groupby("epoch")["ratio"].mean()
             left.plot(ratio.index, ratio.values, color=colour(i), marker=marker(i), markersize=3.5, label=schedule)
         left.set_xlabel("epoch")
-        left.set_ylabel(axis_label("ratio"))
         left.set_ylim(bottom=0)
-        _integer_ticks(left)
-        left.set_title("Curriculum schedules")
-        left.legend(loc="best")
+        left.set_title("Schedules")
+        left.set_ylabel(fill(axis_label("ratio"), 3 if narrow() else 2))
         y = np.arange(len(stats))[::-1]
         for yi, (_, s) in zip(y, stats.iterrows()):
             i = schedules.index(schedule_of[s["arm"]])
@@ -358,10 +643,12 @@ def curriculum(
                     fontsize=7,
                     color=STATUS_COLOURS["error"],
                 )
-        right.set_yticks(y, stats["arm"])
-        right.set_xlabel(axis_label(metric))
-        right.set_title("Final error per arm (mean, 95% CI)")
-        fig.tight_layout()
+        right.set_yticks(y, [wrap_label(a) for a in stats["arm"]])
+        right.set_xlabel(_short_label(metric))
+        right.set_title(fill("Per arm (mean, 95% CI)", 1 if stacked else 2))
+        outside_legend(fig, left, title="schedule", below=True)
+        fit_ticks(fig, [left.xaxis], integer=True)
+        fit_ticks(fig, [right.xaxis])
         return save(fig, out_dir, name)
 
 
@@ -379,10 +666,16 @@ def gate_map(gate: dict[str, Any], out_dir: str | Path, name: str = "gate", titl
     replaced = np.asarray(gate["replaced"], dtype=bool).reshape(-1)
     has_input = gate.get("input") is not None and gate.get("grid") is not None
     with style():
-        fig, axes = plt.subplots(1, 2 if has_input else 1, figsize=(9.0 if has_input else 5.5, 3.4), squeeze=False)
+        stacked = has_input and narrow()  # a column holds the sample above its scores
+        fig, axes = plt.subplots(
+            2 if stacked else 1,
+            1 if stacked or not has_input else 2,
+            figsize=(page_width(), 4.6 if stacked else 2.8),
+            squeeze=False,
+        )
         if has_input:
             _draw_sample(axes[0][0], np.asarray(gate["input"], dtype=float), tuple(gate["grid"]), replaced)
-        ax = axes[0][-1]
+        ax = axes.flat[-1]
         positions = np.arange(len(scores))
         colours = np.where(replaced, STATUS_COLOURS["error"], OKABE_ITO[0])
         ax.bar(positions, scores, color=colours, width=0.8)
@@ -405,9 +698,9 @@ def gate_map(gate: dict[str, Any], out_dir: str | Path, name: str = "gate", titl
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("token position (index)")
         ax.set_ylabel("gate score (sigmoid, 0–1)")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=12))
         ax.set_xlim(-0.6, len(scores) - 0.4)
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6 if narrow() else 12))
+        outside_legend(fig, ax, below=True, handles=handles)  # right of the panels, it meets the title
         if not replaced.any():
             ax.text(
                 0.5,
@@ -422,9 +715,8 @@ def gate_map(gate: dict[str, Any], out_dir: str | Path, name: str = "gate", titl
         shown = ("k", "epoch") if title else ("selection", "k", "epoch")  # a given title names the arm already
         details = [f"{k}={gate[k]}" for k in shown if gate.get(k) is not None]
         fig.suptitle(
-            (title or "Gate scores of one validation sample") + (f" ({', '.join(details)})" if details else "")
+            fill((title or "Gate scores of one validation sample") + (f" ({', '.join(details)})" if details else ""))
         )
-        fig.tight_layout()
         return save(fig, out_dir, name)
 
 
@@ -472,7 +764,7 @@ def _draw_sample(ax: plt.Axes, x: np.ndarray, grid: tuple[int, int], replaced: n
                 linewidth=1,
             )
         ax.set_xlabel("time step (samples)")
-    ax.set_title("Input sample (replaced tokens marked)")
+    ax.set_title(fill("Input sample (replaced tokens marked)", 1 if narrow() else 2))
 
 
 # -- tuning -----------------------------------------------------------------------------------------
@@ -490,7 +782,7 @@ def optimisation_history(
         else data["trial_number"].to_numpy()
     )
     with style():
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        fig, ax = plt.subplots(figsize=(page_width(), 3.0 if narrow() else 3.6))
         for status, mk in (("done", "o"), ("stopped", "v"), ("running", "s")):
             mask = (data["status"] == status).to_numpy()
             if mask.any():
@@ -510,7 +802,7 @@ def optimisation_history(
         ax.set_xlabel("trial (creation order)")
         ax.set_ylabel(axis_label(metric) + " at last epoch")
         ax.set_title("Optimisation history")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        outside_legend(fig, ax)
         return save(fig, out_dir, name)
 
 
@@ -532,7 +824,7 @@ def parallel_coordinates(
         scaled.append(values)
         ticks.append(labels)
     with style():
-        fig, ax = plt.subplots(figsize=(1.7 * len(columns) + 1.5, 3.8))
+        fig, ax = plt.subplots(figsize=(page_width(), 3.8))
         cmap = plt.get_cmap("viridis_r")
         finals = data[metric].astype(float)
         norm = matplotlib.colors.Normalize(
@@ -554,7 +846,7 @@ def parallel_coordinates(
         ax.spines["left"].set_visible(False)
         colourbar = fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, pad=0.02)
         colourbar.set_label(axis_label(metric))
-        ax.set_title(f"Parallel coordinates of {len(data)} completed trials (each axis: its own min to max)")
+        ax.set_title(fill(f"Parallel coordinates of {len(data)} completed trials (each axis: its own min to max)"))
         return save(fig, out_dir, name)
 
 
@@ -569,13 +861,13 @@ def param_importance(
     ``n_trials`` completed trials (said in the title: a handful of trials gives a rough estimate)."""
     items = sorted(importances.items(), key=lambda kv: kv[1])
     with style():
-        fig, ax = plt.subplots(figsize=(5.5, 0.45 * len(items) + 1.4))
+        fig, ax = plt.subplots(figsize=(page_width(), 0.45 * len(items) + 1.4))
         ax.barh([k for k, _ in items], [v for _, v in items], color=OKABE_ITO[0])
         for i, (_, v) in enumerate(items):
             ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
         ax.set_xlim(0, max(1.0, max(v for _, v in items) * 1.15))
         ax.set_xlabel(f"importance ({method}, fraction of variance explained)")
-        ax.set_title(f"Hyperparameter importance (optuna, {n_trials} completed trials)")
+        ax.set_title(fill(f"Hyperparameter importance (optuna, {n_trials} completed trials)"))
         return save(fig, out_dir, name)
 
 
@@ -607,7 +899,10 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
     saved = np.where(trials["status"] == "stopped", planned - trials["epochs"], 0.0)
     frame = trials.assign(saved=saved)
     with style():
-        fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 0.3 * len(groups) + 1.6), sharey=True)
+        lines = sum(wrap_label(str(g)).count("\n") + 1 for g in groups)
+        fig, (left, right) = plt.subplots(
+            1, 2, figsize=(page_width(), 0.17 * lines + 0.08 * len(groups) + 1.5), sharey=True
+        )
         y = np.arange(len(groups))[::-1]
         left_edge = np.zeros(len(groups))
         epochs_edge = np.zeros(len(groups))
@@ -631,20 +926,20 @@ def cost(trials: pd.DataFrame, out_dir: str | Path, by: str = "arm", name: str =
                 hatch="///",
                 label=f"saved by early stopping ({saved_per_group.sum():g} epochs)",
             )
-        left.set_yticks(y, [str(g) for g in groups])
-        per = "" if by == "trial" else f", summed over the {by}'s trials"
-        left.set_xlabel(f"trial time ({unit}{per})")
-        right.set_xlabel(f"epochs{f' ({per[2:]})' if per else ''}")
-        _integer_ticks(right)
+        left.set_yticks(y, [wrap_label(str(g)) for g in groups])
+        per = "" if by == "trial" or narrow() else f", summed over the {by}'s trials"  # narrow: the caption says
+        left.set_xlabel(fill(f"trial time ({unit}{per})", 2))
+        right.set_xlabel(fill(f"epochs{f' ({per[2:]})' if per else ''}", 2))
         total = float(trials["time_s"].sum())
         total_divisor, total_unit = time_unit(total)
         left.set_title(
-            f"Compute: {total / total_divisor:.1f} {total_unit} of trial time ({total / 3600:.2g} trial-hours)"
+            fill(f"Compute: {total / total_divisor:.1f} {total_unit} of trial time ({total / 3600:.2g} trial-hours)", 2)
         )
-        right.set_title("Epochs run, and saved by early stopping" if saved_per_group.any() else "Epochs run")
+        right.set_title(fill("Epochs run, and saved by early stopping" if saved_per_group.any() else "Epochs run", 2))
         handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
-        fig.tight_layout()
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles))
+        outside_legend(fig, left, below=True, handles=handles)
+        fit_ticks(fig, [left.xaxis])
+        fit_ticks(fig, [right.xaxis], integer=True)
         return save(fig, out_dir, name)
 
 

@@ -1,7 +1,7 @@
 """``python -m analysis.report RESULTS_DIR --out DIR``: every table and figure that applies to a sweep.
 
-What applies is decided from the results folder alone: ablation charts need swept keys (a grid
-sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
+What applies is decided from the results folder alone: the ablation figures (one per metric, the
+arms on its axis; a line figure per key swept alone) need swept keys (a grid sweep), the curriculum figure needs a swept ``curriculum.*`` key and a reported ``ratio``, tuning
 figures need a searcher (Optuna) sweep, the gate figure needs PaRe checkpoints and
 ``pare_core.inspect.gate_map``. Whatever is skipped is listed with the reason, in the output and in
 ``index.md``, which shows every table and figure on one page. One exception: the gate-learning figure
@@ -22,7 +22,17 @@ import pandas as pd
 
 from analysis import estimate, plots, provenance, tables, tuning
 from analysis.load import CONFIG, Results, load
-from analysis.stats import ALPHA, CONTROL_HELP, POWER, arm_stats, curve_stats, parse_control
+from analysis.stats import (
+    ALPHA,
+    CONTROL_HELP,
+    POWER,
+    arm_stats,
+    compare_to_control,
+    curve_stats,
+    default_control,
+    one_key_sweeps,
+    parse_control,
+)
 from pare_core.config import GateSelection, choices
 from sweeps.fused import split_ref
 
@@ -43,6 +53,7 @@ class Report:
     figures: list[tuple[str, str, list[Path]]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # sentences a reader must see first (index.md, under the summary)
+    layout: list[str] = field(default_factory=list)  # "<figure>: <problem>" (analysis.plots.layout_problems)
 
     def figure(self, title: str, caption: str, make: Callable[[], list[Path]]) -> None:
         self.figures.append((title, caption, make()))
@@ -51,26 +62,45 @@ class Report:
         self.skipped.append((what, why))
 
 
-def build(results_dir: str | Path | list[str | Path], out_dir: str | Path, control: str | None = None) -> Report:
+def build(
+    results_dir: str | Path | list[str | Path],
+    out_dir: str | Path,
+    control: str | None = None,
+    width: str = "full",
+    footer: bool = True,
+) -> Report:
     """Write every applicable table and figure of ``results_dir`` (one folder, or several read as one
-    sweep) into ``out_dir``, plus index.md. Each carries the provenance footer."""
+    sweep) into ``out_dir``, plus index.md. Each carries the provenance footer. Figures are drawn
+    ``width`` wide (:data:`analysis.plots.WIDTHS`: a paper's column or its full text width); any
+    figure whose tick labels overlap or whose legend covers an axes is named in index.md. Without
+    ``footer`` the figures leave out the provenance line (index.md and the tables keep it)."""
+    if width not in plots.WIDTHS:
+        raise ValueError(f"width {width!r} is invalid: allowed values are {', '.join(plots.WIDTHS)}")
     results = load(*(results_dir if isinstance(results_dir, list) else [results_dir]))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out, provenance.footer(results.trials))
     results.trials.to_csv(out / "trials.csv", index=False)
     results.curves.to_csv(out / "curves.csv", index=False)
-    with plots.footer(report.provenance):
+    with plots.footer(report.provenance if footer else ""), plots.sized(plots.WIDTHS[width]) as layout:
         _build(results, report, control)
+    report.layout = list(layout)
+    if report.layout:
+        report.notes.append(
+            "**Figure layout problems** (found by matplotlib's renderer): " + "; ".join(report.layout) + "."
+        )
     write_index(results, report)
     return report
 
 
 def _build(results: Results, report: Report, control: str | None) -> None:
     out = report.out
-    _tables(results, report, control)
+    chosen = (
+        parse_control(control, results.trials, results.arm_keys) if control and results.search != "search" else None
+    )
+    _tables(results, report, chosen)
     _curves(results, report)
-    _ablations(results, report)
+    _ablations(results, report, chosen)
     _curriculum(results, report)
     _gate(results, report)
     _gate_learning(results, report)
@@ -87,7 +117,7 @@ def _build(results: Results, report: Report, control: str | None) -> None:
 # -- tables -----------------------------------------------------------------------------------------
 
 
-def _tables(results: Results, report: Report, control: str | None) -> None:
+def _tables(results: Results, report: Report, control: dict[str, Any] | None) -> None:
     trials, keys = results.trials, results.arm_keys
     if results.search == "search":
         table = tables.trials_table(trials, keys, results.metric, results.mode)
@@ -98,10 +128,9 @@ def _tables(results: Results, report: Report, control: str | None) -> None:
             "average (the trials table lists them instead)",
         )
         return
-    chosen = parse_control(control, trials, keys) if control else None
-    arm_table = tables.arm_table(trials, keys, chosen)
+    arm_table = tables.arm_table(trials, keys, control)
     _write_table(report, "Arms", "table", arm_table)
-    report.notes += underpowered_notes(arm_table.numbers)
+    report.notes += degenerate_notes(arm_table.numbers) + underpowered_notes(arm_table.numbers)
     if "method" in keys and "task.name" in keys:
         _write_table(
             report,
@@ -111,6 +140,22 @@ def _tables(results: Results, report: Report, control: str | None) -> None:
         )
     else:
         report.skip("main table (methods x tasks)", "needs both `method` and `task.name` among the swept keys")
+
+
+def degenerate_notes(numbers: pd.DataFrame) -> list[str]:
+    """A sentence while some completed trial is degenerate (never beat its majority baseline,
+    ``pare_core.tasks.baselines.degenerate``): no difference between arms means anything then."""
+    if "n_degenerate" not in numbers or not numbers["n_degenerate"].any():
+        return []
+    short = numbers[numbers["n_degenerate"] > 0]
+    items = [f"`{r['arm']}` ({int(r['n_degenerate'])}/{int(r['n_done'])})" for _, r in short.iterrows()]
+    return [
+        f"**Degenerate trials: the comparison is not meaningful.** {int(numbers['n_degenerate'].sum())} of "
+        f"{int(numbers['n_done'].sum())} completed trials never beat the majority baseline of their own test split "
+        f"(test error ≥ `baseline/majority`; they learned nothing from their inputs): " + ", ".join(items) + ". "
+        "Their arms' means, and every difference with them, describe a run that did not train. Fix the base "
+        "(learning rate, epochs) until no seed stays at the baseline, then compare."
+    ]
 
 
 def underpowered_notes(numbers: pd.DataFrame) -> list[str]:
@@ -179,7 +224,10 @@ def _curves(results: Results, report: Report) -> None:
     )
 
 
-def _ablations(results: Results, report: Report) -> None:
+def _ablations(results: Results, report: Report, control: dict[str, Any] | None) -> None:
+    """One figure per reported metric with the arms on its axis (:func:`plots.arms`), and a line figure
+    per key swept on its own (:func:`analysis.stats.one_key_sweeps`): a key that changes together with
+    others gets none, since its axis would show their effect too."""
     if results.search == "search":
         report.skip(
             "ablation charts",
@@ -189,13 +237,31 @@ def _ablations(results: Results, report: Report) -> None:
     if not results.arm_keys:
         report.skip("ablation charts", "no config key varies between trials (one arm)")
         return
-    stats = arm_stats(results.trials, results.arm_keys)
-    for key in results.arm_keys:
+    trials, keys = results.trials, results.arm_keys
+    metrics = reported_metrics(results)
+    stats = arm_stats(trials, keys, metrics)
+    control = default_control(trials, keys) if control is None else control
+    for metric in metrics:
+        comparison = compare_to_control(trials, keys, control, metric) if len(stats) > 1 else pd.DataFrame()
         report.figure(
-            f"Ablation: {key}",
-            f"Validation and test error per value of `{key}`: mean and 95% CI over seeds, single seeds as dots.",
-            lambda key=key: plots.ablation(stats, results.trials, key, results.arm_keys, report.out),
+            f"Ablation: {metric}",
+            f"`{metric}` per arm: mean with its 95% t-CI over seeds, each seed a dot (a cross: a degenerate "
+            "seed, one that never beat its majority baseline); dashed: the control's mean. Right: Δ vs control, "
+            "the mean per-seed difference with its paired 95% CI, and the Holm-adjusted paired t-test p.",
+            lambda metric=metric, comparison=comparison: plots.arms(stats, trials, comparison, metric, report.out),
         )
+    for key, groups in one_key_sweeps(trials, stats, keys):
+        report.figure(
+            f"Sweep of {key}",
+            f"{', '.join(f'`{m}`' for m in metrics)} over the values of `{key}`, every other key fixed "
+            "(one line per such group of arms): mean with 95% t-CI, each seed a dot.",
+            lambda key=key, groups=groups: plots.key_sweep(stats, trials, key, groups, report.out, metrics),
+        )
+
+
+def reported_metrics(results: Results) -> tuple[str, ...]:
+    """The metric the sweep optimised and ``test_error`` (what papers report), those the trials reported."""
+    return tuple(m for m in dict.fromkeys((results.metric, "test_error")) if m in results.trials)
 
 
 def _curriculum(results: Results, report: Report) -> None:
@@ -464,9 +530,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="folder for tables, figures and index.md")
     parser.add_argument("--control", help=CONTROL_HELP)
+    parser.add_argument(
+        "--width",
+        choices=list(plots.WIDTHS),
+        default="full",
+        help="draw figures one column of a two-column paper wide (3.25 in) or the full text width (6.75 in; default)",
+    )
+    parser.add_argument(
+        "--no-footer",
+        action="store_true",
+        help="leave the provenance line out of the figures, for a camera-ready paper (index.md and the tables keep it)",
+    )
     args = parser.parse_args(argv)
     try:
-        report = build(args.results_dir, args.out, args.control)
+        report = build(args.results_dir, args.out, args.control, args.width, footer=not args.no_footer)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 Means, stds and CIs use completed trials only (status ``done``): a crashed or early-stopped trial
 has no final ``test_error``, and its partial ``val_error`` would mix budgets. What was left out is
-counted (``n_failed``, ``n_stopped``, ``n_running``) so tables can say so instead of hiding it.
+counted (``n_failed``, ``n_stopped``, ``n_running``) so tables can say so instead of hiding it, and so
+are completed trials that never beat the majority baseline (``n_degenerate``, :mod:`analysis.load`).
 
 Arms are paired on ``seed``: the same seed means the same data split and initialisation in every
 arm, so the per-seed difference removes that shared noise (a paired t-test, and Wilcoxon's
@@ -20,6 +21,7 @@ such an effect from noise, whatever its p-value happened to be this time.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any
 
@@ -27,7 +29,9 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from analysis.load import CONFIG, SEED, arm_columns
+from analysis.load import CONFIG, SEED, arm_columns, trial_config
+from pare_core.formatting import MISSING
+from sweeps.identity import arm_cells
 
 METRICS = ("val_error", "test_error")
 WILCOXON_MIN_PAIRS = 6  # with 5 or fewer pairs the exact two-sided signed-rank p is never below 0.05
@@ -92,12 +96,48 @@ def arm_stats(
         for status in ("error", "stopped", "running"):
             row[f"n_{'failed' if status == 'error' else status}"] = int((group["status"] == status).sum())
         row["n_reused"] = int(group["reused"].sum()) if "reused" in group else 0  # finished earlier, found by key
+        row["n_degenerate"] = int(done["degenerate"].sum()) if "degenerate" in done else 0  # never beat majority
         row["time_s"] = float(group["time_s"].sum())
         for metric in metrics:
             values = done[metric] if metric in done else []
             row.update({f"{metric}_{k}": v for k, v in summarize(values, confidence).items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def one_key_sweeps(
+    trials: pd.DataFrame, stats: pd.DataFrame, arm_keys: list[str]
+) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """The keys swept on their own: ``[(key, [(what the group fixes, [arm labels]), ...])]`` for each numeric
+    key with a group of arms that take two or more of its values while every other arm key stays fixed
+    (a threshold sweep). Only such a group shows the key's effect: arms that differ in other keys too
+    would put their effect on this key's axis. ``stats``: :func:`arm_stats` rows of ``trials``; a key
+    without effect on an arm (:func:`sweeps.identity.arm_cells`) does not count as swept there."""
+    configs = {arm: trial_config(group.iloc[0]) for arm, group in trials.groupby("arm", sort=False)}
+    out = []
+    for key in arm_keys:
+        others = [k for k in arm_keys if k != key]
+        groups: dict[tuple, list[str]] = {}
+        for _, s in stats.iterrows():
+            cells = dict(zip(arm_keys, arm_cells(configs[s["arm"]], arm_keys)))
+            value = s[CONFIG + key]
+            if cells[key] is MISSING or not isinstance(value, numbers.Real) or isinstance(value, bool):
+                continue
+            groups.setdefault(tuple(repr(cells[k]) for k in others), []).append(s["arm"])
+        swept = [
+            (
+                ", ".join(
+                    f"{k.rsplit('.', 1)[-1]}={stats.loc[stats['arm'] == arms[0], CONFIG + k].iloc[0]}" for k in others
+                )
+                or key,
+                arms,
+            )
+            for arms in groups.values()
+            if stats.loc[stats["arm"].isin(arms), CONFIG + key].nunique() > 1
+        ]
+        if swept:
+            out.append((key, swept))
+    return out
 
 
 def default_control(trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, Any]:
@@ -150,7 +190,8 @@ def compare_to_control(
     ``control`` holds config values; an arm's control is the arm with those values and the arm's own
     value of each stratum key ``control`` does not name (its task). Arms without one in their task
     are left out. Columns: ``arm``, ``control`` (its label), ``n_pairs``, ``mean_diff`` (arm −
-    control; negative = lower error than control), ``d_z`` (paired Cohen's d: mean of the
+    control; negative = lower error than control) with its 95% t-interval (``diff_ci_low``,
+    ``diff_ci_high``: the mean of the per-seed differences), ``d_z`` (paired Cohen's d: mean of the
     differences / their std), ``t``, ``p_ttest`` (``scipy.stats.ttest_rel``), ``p_wilcoxon`` (when
     ``wilcoxon`` is True, or by default with at least WILCOXON_MIN_PAIRS pairs), ``p_holm`` (the
     t-test p-values Holm-adjusted across the arms compared) and ``seeds_needed`` (:func:`seeds_needed`
@@ -169,7 +210,19 @@ def compare_to_control(
         base = _per_seed(by_arm[control_label], metric)
         pairs = pd.concat([_per_seed(group, metric), base], axis=1, keys=["arm", "control"], join="inner").dropna()
         rows.append({"arm": label, "control": control_label, **paired_test(pairs["arm"], pairs["control"], wilcoxon)})
-    frame = pd.DataFrame(rows, columns=["arm", "control", "n_pairs", "mean_diff", "d_z", "t", "p_ttest", "p_wilcoxon"])
+    columns = [
+        "arm",
+        "control",
+        "n_pairs",
+        "mean_diff",
+        "diff_ci_low",
+        "diff_ci_high",
+        "d_z",
+        "t",
+        "p_ttest",
+        "p_wilcoxon",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
     frame["p_holm"] = holm(frame["p_ttest"].to_numpy(dtype=float))
     frame["seeds_needed"] = [seeds_needed(d) for d in frame["d_z"]]
     return frame
@@ -208,9 +261,12 @@ def paired_test(x: pd.Series | np.ndarray, y: pd.Series | np.ndarray, wilcoxon: 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     diff = x - y
     n = len(diff)
+    interval = summarize(diff)
     out = {
         "n_pairs": n,
         "mean_diff": float(diff.mean()) if n else math.nan,
+        "diff_ci_low": interval["ci_low"],
+        "diff_ci_high": interval["ci_high"],
         "d_z": math.nan,
         "t": math.nan,
         "p_ttest": math.nan,

@@ -20,12 +20,14 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.load import CONFIG, arm_columns, arm_label, inert_arm_keys
+from analysis.load import CONFIG, arm_columns, trial_config
 from analysis.stats import ALPHA, METRICS, POWER, arm_stats, compare_to_control, default_control, strata_keys
-from pare_core.formatting import markdown_table, mean_std
+from pare_core.formatting import MISSING, markdown_table, mean_std
 from pare_core.formatting import missing as _missing
+from sweeps.identity import arm_cells
 
 FORMATS = ("md", "latex", "csv")
+DEGENERATE = "degenerate"  # how a trials cell counts completed trials that never beat the majority baseline
 # What a trial spent, as reported at its last epoch: totals over the whole run, including supervised
 # pre-training stages (ORCA's alignment, MoNA's warm-up and meta steps). Methods differ in those stages,
 # so equal epochs are not equal compute, and a method comparison shows both.
@@ -77,17 +79,17 @@ def arm_table(
     by_arm = {row["arm"]: row for _, row in compared.iterrows()}
     control_labels = list(dict.fromkeys(compared["control"])) if len(compared) else []
     show_wilcoxon = len(compared) and compared["p_wilcoxon"].notna().any()
-    header = [_short(k) for k in arm_keys] + ["trials"] + [f"{m} (mean ± std)" for m in metrics]
+    header = ["arm"] + [_short(k) for k in arm_keys] + ["trials"] + [f"{m} (mean ± std)" for m in metrics]
     header += [f"{tested} 95% CI"]
     budget_header, budget_cells = _budget_columns(stats, budget)
     header += budget_header
     if len(compared):
         header += [f"Δ {tested} vs control", "d_z", "p (paired t)"] + (["p (Wilcoxon)"] if show_wilcoxon else [])
         header += ["p (Holm)", SEEDS_HEADER]
-    hidden = _hidden_keys(trials, arm_keys)
+    keys = key_cells(trials, arm_keys)
     rows, bold = [], set()
     for i, (_, s) in enumerate(stats.iterrows()):
-        cells = ["—" if k in hidden[s["arm"]] else _fmt_value(s[CONFIG + k]) for k in arm_keys] + [trial_counts(s)]
+        cells = [s["arm"], *keys[s["arm"]], trial_counts(s)]
         cells += [mean_std(s[f"{m}_mean"], s[f"{m}_std"], digits) for m in metrics]
         cells += [ci(s[f"{tested}_ci_low"], s[f"{tested}_ci_high"], digits)] + budget_cells[i]
         if len(compared):
@@ -104,7 +106,7 @@ def arm_table(
         stats.groupby(arm_columns(strata), sort=False, dropna=False).indices.values() if strata else [range(len(stats))]
     )
     for j, metric in enumerate(metrics):
-        column = len(arm_keys) + 1 + j
+        column = len(arm_keys) + 2 + j
         for rows_of_group in groups:
             means = stats[f"{metric}_mean"].iloc[list(rows_of_group)]
             bold |= {(int(rows_of_group[i]), column) for i in _best(means)}
@@ -113,7 +115,7 @@ def arm_table(
         f"mean ± std over completed trials (seeds); bold = lowest mean{best_where}; 95% CI of the mean from the "
         "t-distribution; failed, stopped and unfinished trials are counted in 'trials', not averaged."
     ]
-    if any(hidden.values()):
+    if any(MISSING in cells for cells in keys.values()):
         notes.append("— in a key column: that key has no effect on the arm (e.g. threshold under selection=topk).")
     if budget:
         notes.append(
@@ -143,7 +145,8 @@ def arm_table(
         if len(compared)
         else stats
     )
-    return Table(header, rows, bold, notes, numbers, labels=len(arm_keys) + 1)
+    notes += degenerate_notes(stats)
+    return Table(header, rows, bold, notes, numbers, labels=len(arm_keys) + 2)
 
 
 def budget_metrics(trials: pd.DataFrame, arm_keys: list[str]) -> tuple[str, ...]:
@@ -191,11 +194,12 @@ def main_table(
     rows = [[_fmt_value(v) for v in key] + ["—"] * (len(columns) + len(budget)) for key in row_index]
     per_column = [[["—"] * len(columns) for _ in budget] for _ in row_index]  # row -> metric -> column
     means = pd.DataFrame(math.nan, index=range(len(row_index)), columns=range(len(columns)))
-    hidden = _hidden_keys(trials, arm_keys)
+    keys = key_cells(trials, arm_keys)
     for pos, (_, s) in enumerate(stats.iterrows()):
         i = row_index.index(tuple(s[arm_columns(row_keys)]))
         j = columns.index(s[CONFIG + column_key])
-        rows[i][: len(row_keys)] = ["—" if k in hidden[s["arm"]] else cell for k, cell in zip(row_keys, rows[i])]
+        shown = dict(zip(arm_keys, keys[s["arm"]]))
+        rows[i][: len(row_keys)] = [MISSING if shown[k] == MISSING else cell for k, cell in zip(row_keys, rows[i])]
         note = _problems(s)
         cell = mean_std(s[f"{metric}_mean"], s[f"{metric}_std"], digits) if s["n_done"] else "—"
         rows[i][len(row_keys) + j] = f"{cell} ({note})" if note else cell
@@ -303,7 +307,19 @@ def trial_counts(s: pd.Series) -> str:
 
 def _problems(s: pd.Series) -> str:
     parts = [(s["n_failed"], "failed"), (s["n_stopped"], "stopped early"), (s["n_running"], "unfinished")]
+    parts.append((s.get("n_degenerate", 0), DEGENERATE))
     return ", ".join(f"{n}/{s['n_trials']} {what}" for n, what in parts if n)
+
+
+def degenerate_notes(stats: pd.DataFrame) -> list[str]:
+    """What "degenerate" in a trials cell means, when some arm has such trials."""
+    if not stats.get("n_degenerate", pd.Series(dtype=int)).any():
+        return []
+    return [
+        f"{DEGENERATE}: a completed trial whose test error does not beat the majority baseline on its own "
+        "test split (pare_core.tasks.baselines.degenerate): it learned nothing from its inputs. It is still "
+        "in the mean, which then says nothing about the arm's method."
+    ]
 
 
 def ci(low: float, high: float, digits: int) -> str:
@@ -342,14 +358,13 @@ def _num(value: float, digits: int, sign: bool = False) -> str:
     return f"{value:+.{digits}f}".replace("-", "−") if sign else f"{value:.{digits}f}"
 
 
-def _hidden_keys(trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, set[str]]:
-    """Per arm label, the arm keys shown as "—": those with no effect on the arm, when its label
-    leaves them out too (it keeps them where two arms would otherwise look the same)."""
-    out = {}
-    for label, group in trials.groupby("arm", sort=False):
-        first = group.iloc[0]
-        out[label] = inert_arm_keys(first) if label == arm_label(first, arm_keys) else set()
-    return out
+def key_cells(trials: pd.DataFrame, arm_keys: list[str]) -> dict[str, list[str]]:
+    """Per arm label, its cells in the key columns: the value, or "—" for a key with no effect on the arm
+    (:func:`sweeps.identity.arm_cells`, as summary.md and the dry-run plan show them)."""
+    return {
+        label: [_fmt_value(c) for c in arm_cells(trial_config(group.iloc[0]), arm_keys)]
+        for label, group in trials.groupby("arm", sort=False)
+    }
 
 
 def _best(means: pd.Series) -> list[int]:

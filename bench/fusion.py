@@ -62,10 +62,12 @@ def separate(flat: dict, n: int, cores: int) -> float:
     return sum(float(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs)
 
 
-def ablation_wall_s(fused: bool) -> float:
-    """Wall-clock seconds of the default gate ablation, launch to exit, in a fresh results folder."""
+def ablation_wall_s(fused: bool, sets: list[str]) -> float:
+    """Wall-clock seconds of the default gate ablation, launch to exit, in a fresh results folder
+    (``sets``: --set overrides for every trial, e.g. a backbone.path of random weights on a GPU machine)."""
     with tempfile.TemporaryDirectory() as results:
         command = [sys.executable, "sweeps/ablate_gate.py", "--storage-path", results, "--no-reuse"]
+        command += [arg for kv in sets for arg in ("--set", kv)]
         started = time.perf_counter()
         subprocess.run([*command, *(["--fuse-seeds"] if fused else [])], check=True, cwd=ROOT, capture_output=True)
         return time.perf_counter() - started
@@ -85,7 +87,7 @@ def main() -> None:
         return
     cores = os.cpu_count() or 1
     if args.ablation:
-        apart, fused = ablation_wall_s(fused=False), ablation_wall_s(fused=True)
+        apart, fused = ablation_wall_s(False, args.set), ablation_wall_s(True, args.set)
         print(f"default gate ablation, {cores} cores: {apart / 60:.1f} min unfused, {fused / 60:.1f} min fused")
         print(json.dumps({"unfused_s": apart, "fused_s": fused}))
         return
@@ -93,11 +95,14 @@ def main() -> None:
     print(f"default PaRe trial, {cores} cores; training samples/s over epochs 2-{args.epochs}")
     print("| seeds | separate trials (samples/s) | fused (samples/s) | fused / separate |")
     print("|---|---|---|---|")
+    rates = {}
     for n in args.seeds:
         seeds = list(range(n))
         fused = train_samples_per_s({**flat, "runtime.threads": cores}, seeds)
         apart = separate(flat, n, cores)
+        rates[n] = {"separate": apart, "fused": fused}
         print(f"| {n} | {apart:.0f} | {fused:.0f} | {fused / apart:.2f} |", flush=True)
+    print(json.dumps({"samples_per_s": rates, "overrides": args.set}))
 
 
 if __name__ == "__main__":

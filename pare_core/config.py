@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -194,50 +195,8 @@ class TrialConfig:
             _check_choice(key, self._get(key), names)
         for key, literal in _choice_keys().items():
             _check_choice(key, self._get(key), choices(literal))
-        for key in ("gate.threshold", "curriculum.start", "task.val_frac", "train.warmup_frac", "mix.batch_frac"):
-            _check_range(key, self._get(key), 0.0, 1.0)
-        for key in ("gate.warm_frac", "curriculum.end"):
-            if self._get(key) != AUTO:
-                _check_range(key, self._get(key), 0.0, 1.0)
-        for key in (
-            "train.epochs",
-            "train.batch_size",
-            "train.eval_batch_size",
-            "curriculum.levels",
-            "source.size",
-            "mona.inner_steps",
-            "mona.probe_samples",
-            "align.max_samples",
-            "align.clusters",
-        ):
-            _check_min(key, self._get(key), 1)
-        for key in (
-            "task.tokens",
-            "task.n_train",
-            "task.max_test",
-            "train.steps_per_epoch",
-            "source.tokens",
-            "mona.epochs",
-            "mona.warmup_steps",
-            "mona.source_weight",
-            "runtime.threads",
-            "train.clip",
-            "train.weight_decay",
-            "lsg.weight",
-        ):
-            _check_min(key, self._get(key), 0)
-        for key in ("mix.batch_frac", "train.lr", "finetune.body_lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"):
-            if not self._get(key) > 0:
-                raise ValueError(f"{key}={self._get(key)!r} is invalid: allowed values are > 0")
-        for key in ("mix.weight", "align.epochs"):
-            value = self._get(key)
-            if value != AUTO and value < 0:
-                raise ValueError(f"{key}={value!r} is invalid: allowed values are {AUTO} (paper default) or >= 0")
-        if self.align.lr != AUTO and not self.align.lr > 0:
-            raise ValueError(
-                f"align.lr={self.align.lr!r} is invalid: allowed values are {AUTO} (10 x train.lr, "
-                f"the official rule) or > 0"
-            )
+        for key, bound in NUMERIC_BOUNDS.items():
+            bound.check(key, self._get(key))
         if self.method == "orca" and self.align.epochs == 0:
             raise ValueError(
                 "align.epochs=0 is invalid for method='orca': allowed values are >= 1 or "
@@ -250,6 +209,80 @@ class TrialConfig:
         for part in key.split("."):
             obj = getattr(obj, part)
         return obj
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed values of a numeric key: from ``low`` (excluded when ``strict``) to ``high``, and
+    AUTO too where ``auto`` says what AUTO stands for."""
+
+    low: float
+    high: float = math.inf
+    strict: bool = False
+    auto: str = ""
+
+    def check(self, key: str, value: float) -> None:
+        """Raise ValueError naming the key, the value and the allowed values unless ``value`` is one."""
+        if self.auto and value == AUTO:
+            return
+        above = self.low < value if self.strict else self.low <= value
+        if above and value <= self.high:
+            return
+        auto = f"{AUTO} ({self.auto}) or " if self.auto else ""
+        if math.isinf(self.high):
+            allowed = f"{'>' if self.strict else '>='} {self.low:g}"
+            raise ValueError(f"{key}={value!r} is invalid: allowed values are {auto}{allowed}")
+        interval = f"{'(' if self.strict else '['}{self.low:g}, {self.high:g}]"
+        raise ValueError(f"{key}={value!r} is out of range: allowed values are {auto}in {interval}")
+
+
+UNIT = Bound(0.0, 1.0)
+POSITIVE = Bound(0.0, strict=True)
+AT_LEAST_ONE = Bound(1)
+NON_NEGATIVE = Bound(0)
+# The allowed values of every bounded numeric key, in one table: ``validate`` checks them before any data
+# is loaded. (``seed`` and ``runtime.fail_at_epoch`` take any integer.)
+NUMERIC_BOUNDS: dict[str, Bound] = {
+    **dict.fromkeys(("gate.threshold", "curriculum.start", "task.val_frac", "train.warmup_frac"), UNIT),
+    "mix.batch_frac": Bound(0.0, 1.0, strict=True),
+    "gate.warm_frac": Bound(0.0, 1.0, auto="the paper's share of the epochs for the task's layout"),
+    "curriculum.end": Bound(0.0, 1.0, auto="the paper's end ratio for the task's layout"),
+    **dict.fromkeys(
+        (
+            "train.epochs",
+            "train.batch_size",
+            "train.eval_batch_size",
+            "curriculum.levels",
+            "source.size",
+            "mona.inner_steps",
+            "mona.probe_samples",
+            "align.max_samples",
+            "align.clusters",
+        ),
+        AT_LEAST_ONE,
+    ),
+    **dict.fromkeys(
+        (
+            "task.tokens",
+            "task.n_train",
+            "task.max_test",
+            "train.steps_per_epoch",
+            "source.tokens",
+            "mona.epochs",
+            "mona.warmup_steps",
+            "mona.source_weight",
+            "runtime.threads",
+            "train.clip",
+            "train.weight_decay",
+            "lsg.weight",
+        ),
+        NON_NEGATIVE,
+    ),
+    **dict.fromkeys(("train.lr", "finetune.body_lr", "mona.inner_lr", "mona.outer_lr", "gate.tau"), POSITIVE),
+    "mix.weight": Bound(0, auto="paper default"),
+    "align.epochs": Bound(0, auto="paper default"),
+    "align.lr": Bound(0.0, strict=True, auto="10 x train.lr, the official rule"),
+}
 
 
 # Keys that change how a run executes, not what it computes (trial identity leaves them out).
@@ -440,13 +473,3 @@ def _check_choice(key: str, value: Any, allowed: typing.Iterable[str]) -> None:
     allowed = list(allowed)
     if value not in allowed:
         raise ValueError(f"{key}={value!r} is invalid: allowed values are {', '.join(allowed)}")
-
-
-def _check_range(key: str, value: float, lo: float, hi: float) -> None:
-    if not lo <= value <= hi:
-        raise ValueError(f"{key}={value!r} is out of range: allowed values are in [{lo:g}, {hi:g}]")
-
-
-def _check_min(key: str, value: float, lo: float) -> None:
-    if value < lo:
-        raise ValueError(f"{key}={value!r} is invalid: allowed values are >= {lo:g}")

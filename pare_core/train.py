@@ -200,11 +200,12 @@ class Run:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
     # -- the loop ------------------------------------------------------------------------------
-    def train(self, report: EpochCallback | None) -> dict[str, Any]:
-        cfg = self.cfg
+    def train(self, report: EpochCallback | None, until: int | None = None) -> dict[str, Any]:
+        """Train to the last epoch, or only to epoch ``until`` of the full schedule (the cost probe times
+        a run's first epochs with its curriculum and gate phases as the whole run has them)."""
         checkpointer = Checkpointer(self)
         metrics: dict[str, Any] = {}
-        while self.epoch < cfg.train.epochs:
+        while self.epoch < (until or self.cfg.train.epochs):
             self.check_injected_failure()
             metrics = self.finish_epoch(self._train_epoch())
             if report is not None:
@@ -223,7 +224,7 @@ class Run:
         if self.epoch == 1:
             metrics.update(self.stage_metrics)
         if self.epoch == self.cfg.train.epochs:
-            metrics.update(self._final_metrics())
+            metrics.update(self.final_metrics())
         metrics["optimizer_steps"] = self.stage_steps + self.epoch * self.steps_per_epoch
         metrics["wall_s"] = self.wall_s()
         return metrics
@@ -331,7 +332,7 @@ class Run:
         out[f"{split}_s"] = time.perf_counter() - start
         return out
 
-    def _final_metrics(self) -> dict[str, float]:
+    def final_metrics(self) -> dict[str, float]:
         from pare_core.tasks.baselines import baselines
 
         out = self._evaluate("test", self.data.x_test, self.data.y_test)

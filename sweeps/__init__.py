@@ -20,6 +20,7 @@ LAYERS = {
     # what users run: the flags, the driver that wires the layers, the scripts
     "entry": (
         "cli",
+        "preflight",
         "driver",
         "__main__",
         "ablate_gate",

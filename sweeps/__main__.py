@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from sweeps.cli import main
-from sweeps.spec import SPEC_DIR
+from sweeps.spec import spec_names
 
 if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
     sys.exit(main(sys.argv[1], __doc__, sys.argv[2:]))
@@ -16,7 +16,7 @@ if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
 parser = argparse.ArgumentParser(
     prog="python -m sweeps",
     description=__doc__,
-    epilog="specs in sweeps/configs/: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
+    epilog="specs in sweeps/configs/ (paper/: the paper's ablations at its scale): " + ", ".join(spec_names()),
 )
 parser.add_argument("spec", metavar="SPEC", help="a .yaml file, or the name of a spec in sweeps/configs/")
 parser.add_argument(

@@ -1,9 +1,12 @@
 """What a sweep will cost, from measurements on this machine rather than a typed-in guess.
 
 ``--dry-run --calibrate`` runs one short probe per distinct (task, backbone, method, device) of the
-sweep: ``pare_core.train.fit`` on the group's first trial config, cut to ``PROBE_EPOCHS`` epochs of
-``PROBE_STEPS`` optimiser steps, on the device and with the threads its trials get. From the two
-reports it keeps the seconds per optimiser step, per validation pass, before the first epoch (data,
+sweep and, within it, per distinct step work (the config minus seed and epochs, :func:`_step_work`:
+arms of an ablation differ in what a step computes). A probe builds the group's first trial config
+(``pare_core.train.Run``) with its full schedule and stops it after ``PROBE_EPOCHS`` epochs of
+``PROBE_STEPS`` optimiser steps, on the device and with the threads its trials get, then times the
+test pass and baselines that close a run. From the two
+epochs' reports it keeps the seconds per optimiser step, per validation pass, before the first epoch (data,
 model, pre-training stages such as ORCA's alignment, first-step warm-up) and after the last one (test
 pass, baselines). A trial of the group then costs ``setup + epochs x (steps x s/step + val) + end``.
 
@@ -87,6 +90,7 @@ class GroupEstimate:
     trial_s: float  # one trial, start to end
     source: str  # "measured" | "guess"
     key: str  # the cache key of the group's probe config
+    arms: str = ""  # the spec's arms whose trials this group prices ("" for a sweep without named arms)
 
 
 @dataclass
@@ -219,7 +223,7 @@ def probe(trial: dict[str, Any], kind: str, n_threads: int, key: str) -> Measure
 
     from pare_core.config import TrialConfig
     from pare_core.tasks import load_task
-    from pare_core.train import fit
+    from pare_core.train import Run
 
     if kind == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
@@ -231,11 +235,18 @@ def probe(trial: dict[str, Any], kind: str, n_threads: int, key: str) -> Measure
         len(load_task(full.task, full.seed).x_train) / full.train.batch_size
     )
     probe_steps = min(PROBE_STEPS, steps)
-    cfg = TrialConfig.from_flat({"train.epochs": PROBE_EPOCHS, "train.steps_per_epoch": probe_steps}, base=full)
+    # The full run's epochs, cut after PROBE_EPOCHS: a run cut to 2 epochs would have a 2-epoch curriculum
+    # (the pre-audit formula reaches k=0 at its last epoch, so the probe timed steps that mix nothing).
+    cfg = TrialConfig.from_flat({"train.steps_per_epoch": probe_steps}, base=full)
+    cfg.validate()
     rows: list[dict[str, Any]] = []
-    fit(cfg, lambda metrics, _checkpointer: rows.append(metrics))
+    run = Run(cfg, None)
+    run.train(lambda metrics, _checkpointer: rows.append(metrics), until=PROBE_EPOCHS)
     first, last = rows[0], rows[-1]
     steady = last["epoch_s"] + last["val_s"]
+    end_start = time.perf_counter()
+    run.final_metrics()
+    end_s = time.perf_counter() - end_start
     return Measurement(
         key=key,
         device=device_name(kind),
@@ -244,7 +255,7 @@ def probe(trial: dict[str, Any], kind: str, n_threads: int, key: str) -> Measure
         steps_per_epoch=steps,
         val_s=last["val_s"],
         setup_s=max(0.0, first["wall_s"] - steady),
-        end_s=max(0.0, last["wall_s"] - first["wall_s"] - steady),
+        end_s=end_s,
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
         config={k: v for k, v in canonical_config(trial).items() if k != "seed"},
     )
@@ -273,10 +284,11 @@ def estimate(
     resources = [sweep.trial_resources(c) for c in configs]
     groups: dict[tuple, list[int]] = {}
     for i, (config, own) in enumerate(zip(configs, resources)):
-        groups.setdefault((*(config[k] for k in GROUP_KEYS), device_kind(own), threads(own)), []).append(i)
+        values = tuple(config[k] for k in GROUP_KEYS)
+        groups.setdefault((*values, _step_work(config), device_kind(own), threads(own)), []).append(i)
     guess = sweep.gpu_s_per_epoch if sweep.gpu_s_per_epoch > 0 else math.nan
     rows, per_trial = [], [{} for _ in configs]
-    for (*values, kind, n_threads), members in groups.items():
+    for (*values, _work, kind, n_threads), members in groups.items():
         first = configs[members[0]]
         device = device_name(kind)
         key = cost_key(first, device, n_threads)
@@ -310,6 +322,9 @@ def estimate(
                 trial_s=measured.trial_s(epochs, first_steps) if measured else epochs * guess,
                 source="measured" if measured else "guess",
                 key=key,
+                arms=", ".join(dict.fromkeys(names[i] for i in members))
+                if len(names := sweep.arm_names) == len(configs)
+                else "",
             )
         )
     if slots is None:
@@ -347,7 +362,7 @@ def launch_line(est: Estimate) -> str:
     todo = "" if measured == len(est.groups) else "; --dry-run --calibrate measures the rest"
     return (
         f"estimate: {wall}, {_hours(est.device_hours)} {est.unit}-hours ({measured}/{len(est.groups)} "
-        f"(task, backbone, method, device) groups measured{todo})"
+        f"groups measured{todo})"
     )
 
 
@@ -363,6 +378,32 @@ def trial_seconds(config: dict[str, Any], measured: Measurement | None, guess_s_
     return len(seeds_of(config)) * one
 
 
+# Keys that change a trial's numbers but not the work of a step: trials that differ only in these share
+# a probe (a learning-rate grid is one group). train.epochs is applied per trial, as are steps per epoch.
+SAME_WORK_KEYS = (
+    "seed",
+    "train.epochs",
+    "train.lr",
+    "train.weight_decay",
+    "train.warmup_frac",
+    "finetune.body_lr",
+    "align.lr",
+    "mona.inner_lr",
+    "mona.outer_lr",
+    "gate.tau",
+)
+
+
+def _step_work(config: dict[str, Any]) -> str:
+    """What a config's steps cost beyond its group keys, as a hash of its resolved config less
+    :data:`SAME_WORK_KEYS`. Arms of one ablation differ in it: PaRe with ``gate.selection=none`` makes one
+    backbone pass per step, every mixing arm two (the clean and the mixed batch), so one probe of the
+    first arm priced the default gate ablation at 1.7 s/epoch against the mixing arms' 3.4
+    (bench/cost_estimate.py)."""
+    work = {k: v for k, v in canonical_config(config).items() if k not in SAME_WORK_KEYS}
+    return hashlib.sha256(json.dumps(work, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
 def _hours(hours: float) -> str:
     return "—" if math.isnan(hours) else f"{hours:.2f}"
 
@@ -371,6 +412,7 @@ def render(est: Estimate) -> list[str]:
     """The dry run's cost lines: one row per group, then wall-clock and device-hours."""
     rows = [
         [
+            g.arms or "—",
             *g.group.values(),
             g.trials,
             g.epochs,
@@ -380,7 +422,9 @@ def render(est: Estimate) -> list[str]:
         ]
         for g in est.groups
     ]
-    lines = [markdown_table([*GROUP_KEYS, "device", "trials", "epochs", "s/epoch", "per trial", "source"], rows)]
+    lines = [
+        markdown_table(["arms", *GROUP_KEYS, "device", "trials", "epochs", "s/epoch", "per trial", "source"], rows)
+    ]
     guesses = [g for g in est.groups if g.source == "guess"]
     bound = "; an upper bound: ASHA stops trials early" if est.early_stopping else ""
     if est.slots:

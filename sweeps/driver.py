@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from sweeps import cost, plan, storage, trackers
+from sweeps import cost, plan, preflight, storage, trackers
 from sweeps.fused import TrialRecord, seed_error, seeds_of
 from sweeps.identity import SWEEP_FILE, TRIAL_KEY
 from sweeps.options import LaunchOptions, refuse
@@ -28,13 +28,9 @@ def run(sweep: Sweep, options: LaunchOptions) -> int:
     failed, 2 if it could not start (one line on stderr says why)."""
     storage_path = storage.resolve(options.storage_path)
     experiment = storage.experiment_dir(storage_path, sweep.name)
-    try:
-        trackers.check(options.trackers, experiment)
-    except trackers.TrackerError as err:
-        return refuse(str(err))
-    unusable = storage.unwritable(storage_path)
-    if unusable:
-        return refuse(unusable)
+    found = preflight.problem(sweep, options)  # before Ray: a bad launch ends here in seconds
+    if found:
+        return refuse(found)
     saved = storage.read_text(storage.join(experiment, SWEEP_FILE))
     if options.resume and saved is None:
         return refuse(f"--resume: no sweep at {experiment} (check --name, --storage-path and --smoke-test)")

@@ -128,9 +128,15 @@ class TrialRecord:
     error: str = ""  # what failed a fused trial's seed while its other seeds went on
 
 
-def seed_statuses(trial: Any, status: str) -> list[str]:
-    """Each seed's status in ``trial`` (whose own is ``status``): ``ERROR`` for a fused trial's failed seed."""
-    return [FAILED if seed_error(trial.last_result, seed) else status for seed in seeds_of(trial.config)]
+def seed_outcomes(trial: Any, status: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each seed's status and own last result in ``trial`` (whose own status is ``status``): ``ERROR`` for
+    a fused trial's failed seed. What the progress view counts, without the records' folders."""
+    if not is_fused(trial.config):
+        return [(status, trial.last_result)]
+    return [
+        (FAILED if seed_error(trial.last_result, seed) else status, seed_row(trial.last_result, seed) or {})
+        for seed in seeds_of(trial.config)
+    ]
 
 
 def seed_records(trial: Any, status: str) -> list[TrialRecord]:
@@ -140,18 +146,15 @@ def seed_records(trial: Any, status: str) -> list[TrialRecord]:
     shared = {"num_failures": trial.num_failures, "reused": getattr(trial, "reused", False)}
     if not is_fused(trial.config):
         return [TrialRecord(trial.trial_id, trial.path, trial.config, trial.last_result, status, **shared)]
-    out = []
-    for run in split(trial.config):
-        seed, error = run["seed"], seed_error(trial.last_result, run["seed"])
-        out.append(
-            TrialRecord(
-                seed_ref(trial.trial_id, seed),
-                seed_ref(trial.path, seed),
-                run,
-                seed_row(trial.last_result, seed) or {},
-                FAILED if error else status,
-                error=error,
-                **shared,
-            )
+    return [
+        TrialRecord(
+            seed_ref(trial.trial_id, run["seed"]),
+            seed_ref(trial.path, run["seed"]),
+            run,
+            result,
+            seed_status,
+            error=seed_error(trial.last_result, run["seed"]),
+            **shared,
         )
-    return out
+        for run, (seed_status, result) in zip(split(trial.config), seed_outcomes(trial, status))
+    ]

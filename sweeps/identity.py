@@ -22,9 +22,10 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pare_core.config import EXECUTION_KEYS, TrialConfig, inert_keys, resolve
+from pare_core.formatting import MISSING
 from pare_core.tasks import task_spec
 from pare_core.tasks.common import CACHE_VERSION
 
@@ -92,6 +93,24 @@ def canonical_config(flat: dict[str, Any]) -> dict[str, Any]:
 def config_only(flat: dict[str, Any]) -> dict[str, Any]:
     """A trial's params without its identity entries: what ``TrialConfig.from_flat`` takes."""
     return {k: v for k, v in flat.items() if k not in IDENTITY_KEYS}
+
+
+def arm_cells(flat: dict[str, Any], keys: Sequence[str]) -> list[Any]:
+    """The trial's value of each of ``keys``, or "—" where the key has no effect on it
+    (:func:`pare_core.config.inert_keys`: ``gate.threshold`` under ``selection=topk``, ``warm_frac`` under
+    ``selection=none``). The key columns of every view of arms (the dry-run plan, summary.md, the analysis
+    tables) show these cells, so no view reads a default as if the arm had chosen it."""
+    inert = inert_keys(config_only(flat))
+    return [MISSING if k in inert else flat.get(k) for k in keys]
+
+
+def arm_name(flat: dict[str, Any], keys: Sequence[str]) -> str:
+    """The trial's arm as the spec names it (``topk_preaudit``); a trial without a named arm (a tuning
+    trial) by its values of ``keys`` that act on it (``gate.selection=topk``)."""
+    name = flat.get(ARM_KEY)
+    if name:
+        return str(name)
+    return " ".join(f"{k}={v}" for k, v in zip(keys, arm_cells(flat, keys)) if v is not MISSING)
 
 
 def data_version(task: str) -> str:

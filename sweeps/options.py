@@ -57,16 +57,22 @@ TRIAL_FLAGS = {
 }
 
 
+MAX_SEEDS = 1000  # seeds per sweep: far beyond any paper's count, small enough to plan and fuse at once
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,1,2"`` and mixes such as ``"0-2,7"`` also work. Raises
     ``ValueError`` naming the allowed forms."""
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, sep, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    except ValueError:
-        raise ValueError(f"--seeds {text!r} is invalid: allowed forms are 0-4, 0,1,2 or 0-2,7") from None
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise ValueError(f"--seeds {text!r} is invalid: allowed forms are 0-4, 0,1,2 or 0-2,7") from None
+        if len(seeds) + last - first >= MAX_SEEDS:  # checked before the list grows: 0-999999999 would fill memory
+            raise ValueError(f"--seeds {text!r} asks for more than {MAX_SEEDS} seeds: give fewer")
+        seeds.extend(range(first, last + 1))
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ValueError(f"--seeds {text!r} is invalid: give distinct seeds >= 0, e.g. 0-4")
     return seeds

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pare_core.config import TrialConfig, inert_keys
+from pare_core.config import TrialConfig
 from pare_core.formatting import markdown_table
 from sweeps.fused import TrialRecord, fuse, is_fused, seeds_of, split
-from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, code_version, provenance, trial_key
+from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, arm_cells, code_version, provenance, trial_key
 from sweeps.options import format_seeds
 from sweeps.reuse import finished_trials
 from sweeps.spec import Sweep
@@ -100,7 +100,7 @@ def describe(sweep: Sweep) -> str:
                     [
                         i,
                         arm,
-                        *("—" if k in inert_keys(t) else t[k] for k in sweep.swept),
+                        *arm_cells(t, sweep.swept),
                         format_seeds(seeds_of(t)),
                         *(sweep.trial_resources(t)[r] for r in own),
                     ]

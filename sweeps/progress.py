@@ -7,6 +7,8 @@ ETA for the whole sweep: the running trials' remaining epochs at their own measu
 and the pending ones at the typical measured start-up and epoch time, placed on the sweep's
 concurrency (``sweeps.cost.makespan``); once a trial has finished, the typical extra time of a last
 epoch (test pass, baselines) is added too. Until one epoch has been measured the ETA reads "measuring".
+A done trial whose test error does not beat its majority baseline is counted as degenerate, and the
+last line says the comparison is not meaningful while any is (``sweeps.summary.degenerate_warning``).
 Counts are of seeds, as results count them: a fused trial (``sweeps.fused``) is one Tune trial that
 trains several seeds, and a seed that failed in it is failed while the others run on.
 
@@ -32,10 +34,12 @@ from typing import Any, Sequence
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from pare_core.config import inert_keys
 from pare_core.formatting import fmt_duration
+from pare_core.tasks.baselines import degenerate
 from sweeps.cost import makespan
-from sweeps.fused import seed_statuses, seed_text
+from sweeps.fused import seed_outcomes, seed_text
+from sweeps.identity import arm_name
+from sweeps.summary import degenerate_warning
 
 INTERVAL_ENV = "PARE_PROGRESS_INTERVAL_S"
 REFRESH_S = 0.5  # redraw at most this often on a terminal
@@ -54,10 +58,9 @@ def quiet_tune() -> None:
 
 
 def arm_text(config: dict[str, Any], swept: Sequence[str]) -> str:
-    """``gate.selection=threshold gate.threshold=0.5 seed=1`` (fused: ``seeds=0-4``): the keys that tell the
-    trial apart and act on it."""
-    inert = inert_keys(config)
-    return " ".join([*(f"{k}={config.get(k)}" for k in swept if k not in inert), seed_text(config)])
+    """``topk_preaudit seed=1`` (fused: ``seeds=0-4``): the trial's arm by the spec's name, as every line
+    that ``SummaryCallback`` prints names it; a tuning trial by its values of ``swept`` that act on it."""
+    return f"{arm_name(config, swept)} {seed_text(config)}"
 
 
 @dataclass
@@ -153,10 +156,13 @@ class ProgressCallback(Callback):
 
     # -- what is shown ---------------------------------------------------------------------------
     def counts(self, trials: Sequence[Trial]) -> dict[str, int]:
-        """Seeds done, failed, running, pending, and in all (a searcher's unborn trials count one each)."""
-        status = [s for t in trials for s in seed_statuses(t, t.status)]
+        """Seeds done, failed, running, pending, and in all (a searcher's unborn trials count one each);
+        and of the done (reused ones aside), those that never beat the majority baseline (degenerate)."""
+        runs = [run for t in trials for run in seed_outcomes(t, t.status)]
+        status = [s for s, _ in runs]
         return {
             "done": status.count(Trial.TERMINATED) + self.reused,
+            "degenerate": sum(s == Trial.TERMINATED and degenerate(result) for s, result in runs),
             "failed": status.count(Trial.ERROR),
             "running": status.count(Trial.RUNNING),
             "pending": sum(s in (Trial.PENDING, Trial.PAUSED) for s in status) + self.unborn(trials),
@@ -205,11 +211,15 @@ class ProgressCallback(Callback):
         return out
 
     def header(self, trials: Sequence[Trial], final: bool = False) -> str:
+        """``sweep NAME: 3/10 done, 0 failed, ...``; while some done trial is degenerate, that count after it
+        (and at the end, :func:`sweeps.summary.degenerate_warning` on a line of its own)."""
         c = self.counts(trials)
         elapsed = fmt_duration(time.monotonic() - self.started)
         parts = [f"{c['done']}/{c['total']} done", f"{c['failed']} failed"]
+        degenerate = f"; {c['degenerate']} degenerate (never beat the majority baseline)" if c["degenerate"] else ""
         if final:
-            return f"sweep {self.name}: {', '.join(parts)} in {elapsed}"
+            warning = f"\n{degenerate_warning(c['degenerate'], c['done'])}" if c["degenerate"] else ""
+            return f"sweep {self.name}: {', '.join(parts)} in {elapsed}{degenerate}{warning}"
         eta = self.eta(trials)
         parts += [
             f"{c['running']} running",
@@ -219,7 +229,7 @@ class ProgressCallback(Callback):
             if eta is None
             else f"ETA {fmt_duration(eta)} (~{time.strftime('%H:%M', time.localtime(time.time() + eta))})",
         ]
-        return f"sweep {self.name}: " + ", ".join(parts)
+        return f"sweep {self.name}: " + ", ".join(parts) + degenerate
 
     def status_line(self, trials: Sequence[Trial], final: bool = False) -> str:
         """The plain, one-line view (logs, CI)."""
@@ -227,7 +237,10 @@ class ProgressCallback(Callback):
         running = self.running(trials)
         if final or not running:
             return line
-        listed = "; ".join(f"{t.trial_id} {epoch} {self.metric}={value}" for t, epoch, value in running[:MAX_LISTED])
+        listed = "; ".join(
+            f"{t.trial_id} {arm_text(t.config, self.swept)} {epoch} {self.metric}={value}"
+            for t, epoch, value in running[:MAX_LISTED]
+        )
         more = f"; +{len(running) - MAX_LISTED} more" if len(running) > MAX_LISTED else ""
         return f"{line}. running: {listed}{more}"
 

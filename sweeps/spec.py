@@ -49,7 +49,7 @@ _FIELDS = {
     "smoke",
     "fuse_seeds",
 }
-_SMOKE_FIELDS = {"overrides", "seeds", "arms", "grid", "search"}
+_SMOKE_FIELDS = {"overrides", "seeds", "arms", "grid", "search", "resources"}  # resources: a GPU preset's CPU smoke
 
 
 class SpecError(ValueError):
@@ -110,14 +110,53 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def spec_path(spec: str) -> Path:
-    """A spec name in ``sweeps/configs/`` (``ablate_gate``) or the path of any spec YAML file."""
+    """A spec name in ``sweeps/configs/`` (``ablate_gate``, ``paper/dna_gate``) or the path of any spec YAML file."""
     return Path(spec) if spec.endswith((".yaml", ".yml")) else SPEC_DIR / f"{spec}.yaml"
+
+
+def spec_names() -> list[str]:
+    """Every spec name in ``sweeps/configs/`` and its folders (``paper/dna_gate``), not the tuned bases."""
+    return sorted(
+        p.relative_to(SPEC_DIR).with_suffix("").as_posix()
+        for p in SPEC_DIR.rglob("*.yaml")
+        if TUNED_DIR not in p.parents
+    )
+
+
+def load_spec(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The spec at ``path`` with its ``extends:`` chain applied: presets that share a setting (the
+    paper's dna ablations share the official DeepSEA training) state it once. ``extends`` names a spec
+    like the command line does (``paper/dna``, or a .yaml path relative to this file); this file's
+    fields replace the base's, except ``base`` and ``smoke.overrides``, which are merged key by key."""
+    raw = load_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise SpecError(f"{path} extends: expected a spec name (paper/dna) or a .yaml path, got {parent!r}")
+    base_path = spec_path(parent)
+    if parent.endswith((".yaml", ".yml")) and not base_path.is_absolute():
+        base_path = path.parent / base_path
+    if not base_path.is_file():
+        raise SpecError(f"{path} extends: {parent!r}: no such spec ({base_path})")
+    seen = (*chain, path.resolve())
+    if base_path.resolve() in seen:
+        cycle = " -> ".join(str(p) for p in (*seen, base_path.resolve()))
+        raise SpecError(f"{path} extends: {parent!r} is circular: {cycle}")
+    inherited = load_spec(base_path, seen)
+    merged = {**inherited, **raw}
+    merged["base"] = {**(inherited.get("base") or {}), **(raw.get("base") or {})}
+    if "smoke" in inherited and "smoke" in raw:
+        smoke = {**inherited["smoke"], **raw["smoke"]}
+        smoke["overrides"] = {**(inherited["smoke"].get("overrides") or {}), **(raw["smoke"].get("overrides") or {})}
+        merged["smoke"] = smoke
+    return merged
 
 
 def build(spec: str, args: Overrides) -> Sweep:
     """Load the spec (see :func:`spec_path`), apply the flags and validate every trial's config."""
     path = spec_path(spec)
-    raw = load_yaml(path)
+    raw = load_spec(path)
     _check_fields(path, raw, _FIELDS)
     smoke = raw.get("smoke") or {}
     _check_fields(f"{path} smoke", smoke, _SMOKE_FIELDS)
@@ -150,8 +189,8 @@ def build(spec: str, args: Overrides) -> Sweep:
     base = _validated(base, [("--seeds", {"seed": seeds[0]}), *late])
     swept = list(space) or [k for k in base if k != "seed" and len({repr(t[k]) for t in trials}) > 1]
 
-    resources = _resources(f"{path} resources", raw.get("resources"), {"cpu": 1.0, "gpu": 0.0}, args)
-    spec_resources = {"cpu": 1.0, "gpu": 0.0, **(raw.get("resources") or {})}  # validated just above
+    resources = _resources(f"{path} resources", use("resources", None), {"cpu": 1.0, "gpu": 0.0}, args)
+    spec_resources = {"cpu": 1.0, "gpu": 0.0, **(use("resources", None) or {})}  # validated just above
     arm_resources = []
     for (origin, _, given, _), trial in zip(arms, trials[:: len(seeds)]):  # trials go arm by arm, seeds inside
         own = resources if given is None else _resources(f"{origin}: resources", given, spec_resources, args)

@@ -1,7 +1,8 @@
 """A live ``summary.md`` per sweep: one row per arm (as the spec names it), rewritten as trials end.
 
-Columns: the arm's name, the swept keys, trials done (of which reused: finished earlier, found by key, not re-run) /
-failed / pending, crashes (every crash counts, including those a retry recovered from), then mean ±
+Columns: the arm's name, the swept keys ("—" where a key has no effect on the arm), trials done (of which
+reused: finished earlier, found by key, not re-run) / failed / pending, degenerate (done trials whose test
+error does not beat the majority baseline: ``pare_core.tasks.baselines.degenerate``), crashes (every crash counts, including those a retry recovered from), then mean ±
 std over seeds of the metric and of ``test_error``.
 
 A driver-side Ray Tune callback, so it sees every trial, including trials finished before a
@@ -18,10 +19,10 @@ from typing import Any, Sequence
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from pare_core.config import inert_keys
 from pare_core.formatting import markdown_table, mean_std_of
+from pare_core.tasks.baselines import TRIVIAL_KEY, degenerate
 from sweeps.fused import TrialRecord, seed_records, seed_text, split_ref
-from sweeps.identity import ARM_KEY, config_only
+from sweeps.identity import ARM_KEY, arm_cells, arm_name
 from sweeps.storage import join, write_text
 
 DONE, FAILED = Trial.TERMINATED, Trial.ERROR
@@ -55,15 +56,15 @@ def render(
     for group in sorted(arms.values(), key=lambda g: position.get(g[0].config.get(ARM_KEY), len(position))):
         done = [t for t in group if t.status == DONE]
         failed = sum(t.status == FAILED for t in group)
-        inert = inert_keys(config_only(group[0].config))
         rows.append(
             [
                 group[0].config.get(ARM_KEY) or "—",
-                *("—" if k in inert else group[0].config.get(k) for k in swept),
+                *arm_cells(group[0].config, swept),
                 len(done),
                 sum(t.reused for t in group),
                 failed,
                 len(group) - len(done) - failed,
+                sum(degenerate(t.last_result) for t in done),
                 sum(t.num_failures for t in group),
                 mean_std_of([t.last_result.get(metric) for t in done], 4, count=True),
                 mean_std_of([t.last_result.get("test_error") for t in done], 4, count=True),
@@ -76,12 +77,14 @@ def render(
         "reused",
         "failed",
         "pending",
+        "degenerate",
         "crashes",
         f"{metric} (mean ± std)",
         "test_error (mean ± std)",
     ]
     counts = {s: sum(t.status == s for t in runs) for s in (DONE, FAILED)}
     n_reused = sum(t.reused for t in runs)
+    n_degenerate = sum(degenerate(t.last_result) for t in runs if t.status == DONE)
     text = [
         f"# Sweep `{name}`",
         "",
@@ -91,6 +94,7 @@ def render(
         f"Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. Metrics are each trial's last report "
         f"(`test_error` appears when a trial ran its full budget).",
         "",
+        *([degenerate_warning(n_degenerate, counts[DONE]), ""] if n_degenerate else []),
         markdown_table(headers, rows),
     ]
     failures = [t for t in runs if t.status == FAILED]
@@ -113,6 +117,16 @@ def render(
             ),
         ]
     return "\n".join(text) + "\n"
+
+
+def degenerate_warning(n: int, done: int) -> str:
+    """The sentence summary.md and the progress view's last line show while some done trial is degenerate."""
+    return (
+        f"**{n} of {done} done trials are degenerate**: their test error does not beat the majority baseline "
+        "of their own test split (they learned nothing from their inputs; "
+        "`pare_core.tasks.baselines.degenerate`). A comparison of arms is not meaningful while this holds: "
+        "fix the base (learning rate, epochs) first."
+    )
 
 
 class SummaryCallback(Callback):
@@ -144,16 +158,20 @@ class SummaryCallback(Callback):
         if trial is not None:
             runs = runs_of(trials, endings)
             finished = sum(t.status in (DONE, FAILED) for t in runs)
-            inert = inert_keys(config_only(trial.config))
-            arm = trial.config.get(ARM_KEY) or " ".join(
-                f"{k}={trial.config.get(k)}" for k in self.swept if k not in inert
-            )
-            failed_seeds = [t for t in runs_of([trial], endings) if t.error]
+            arm = arm_name(trial.config, self.swept)
+            seeds = runs_of([trial], endings)
+            failed_seeds = [t for t in seeds if t.error]
+            degenerate_seeds = [t for t in seeds if t.status == DONE and degenerate(t.last_result)]
             result = trial.last_result
             print(
                 f"[{finished}/{len(runs)}] {ending:10s} {trial.trial_id} {arm} {seed_text(trial.config)}: "
                 f"epoch {result.get('epoch', 0)}, {self.metric}={result.get(self.metric, float('nan')):.4f}"
                 + (f"  ({len(failed_seeds)} seed(s) failed: see summary.md)" if failed_seeds else "")
+                + (
+                    f"  ({len(degenerate_seeds)} seed(s) degenerate: test_error does not beat {TRIVIAL_KEY})"
+                    if degenerate_seeds
+                    else ""
+                )
                 + ("" if ending == DONE else f"  (error: {join(trial.path, 'error.txt')})"),
                 flush=True,
             )

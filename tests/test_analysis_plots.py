@@ -72,21 +72,93 @@ def test_learning_curves(curriculum_sweep, tmp_path):
     assert_figure(plots.learning_curves(curves, trials, tmp_path, name="per_trial", per_trial=True))
 
 
-def test_ablation_per_swept_key(curriculum_sweep, tmp_path):
+def test_one_ablation_figure_per_metric_with_arms_on_the_axis(curriculum_sweep, tmp_path):
     trials, _, keys = curriculum_sweep
     arm_stats = stats.arm_stats(trials, keys)
-    for key in keys:
-        paths = plots.ablation(arm_stats, trials, key, keys, tmp_path)
-        assert paths[0].name == f"ablation_{key.replace('.', '_')}.png"
-        assert_figure(paths)
-        assert_figure(paths, plots.OKABE_ITO[1])  # the second series too
+    comparison = stats.compare_to_control(trials, keys, metric="test_error")
+    paths = plots.arms(arm_stats, trials, comparison, "test_error", tmp_path)
+    assert paths[0].name == "ablation_test_error.png"
+    assert_figure(paths)
+    assert_figure(paths, plots.OKABE_ITO[3])  # the fourth arm too: every arm is a row
 
 
-def test_ablation_of_a_single_swept_key(curriculum_sweep, tmp_path):
-    trials, _, _ = curriculum_sweep
-    one, keys = label_arms(trials[trials["config/curriculum.shape"] == "linear"].drop(columns="arm"))
-    assert keys == ["gate.selection"]
-    assert_figure(plots.ablation(stats.arm_stats(one, keys), one, "gate.selection", keys, tmp_path))
+def long_named_arms(n: int) -> tuple[pd.DataFrame, list[str]]:
+    """``n`` arms with long spec names (one differing key each), 3 seeds, one seed of the last arm at
+    the majority baseline (degenerate)."""
+    rows = [
+        {"train.lr": 1e-4 * (j + 1), "seed": seed, "val_error": 0.2 + 0.01 * j + 0.003 * seed}
+        | {"test_error": 0.9 if (j, seed) == (n - 1, 2) else 0.21 + 0.01 * j + 0.004 * seed}
+        for j in range(n)
+        for seed in range(3)
+    ]
+    trials, _ = make_trials(rows)
+    trials["arm_name"] = [f"topk_preaudit_logits_blend_index_lr_{i // 3}" for i in range(len(trials))]
+    trials["degenerate"] = trials["test_error"] >= 0.9
+    return label_arms(trials.drop(columns="arm"))
+
+
+@pytest.mark.parametrize("width", sorted(plots.WIDTHS))
+def test_twelve_long_arm_names_fit_a_column_and_the_full_width(width, tmp_path):
+    trials, keys = long_named_arms(12)
+    arm_stats = stats.arm_stats(trials, keys)
+    comparison = stats.compare_to_control(trials, keys, metric="test_error")
+    with plots.sized(plots.WIDTHS[width]) as problems:
+        paths = plots.arms(arm_stats, trials, comparison, "test_error", tmp_path)
+    assert problems == []
+    image = assert_figure(paths, plots.STATUS_COLOURS["error"], min_pixels=5)  # the degenerate seed's cross
+    assert image.shape[1] <= (plots.WIDTHS[width] + 0.1) * plots.RC["savefig.dpi"]  # no wider than asked
+
+
+def test_layout_problems_name_overlapping_labels_a_legend_on_the_axes_and_cut_off_text():
+    import matplotlib.pyplot as plt
+
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_xticks([0, 0.01], ["a long tick label", "another long one"])
+    ax.plot([0, 1], [0, 1], label="data")
+    ax.legend(loc="center")
+    ax.set_title("a title far too long for a figure two inches wide")
+    problems = plots.layout_problems(fig)
+    assert "labels 'a long tick label' and 'another long one' overlap" in problems
+    assert any("legend covers the axes" in p for p in problems)
+    assert "label 'a title far too long for a figure two inches wide' is cut off at the figure's edge" in problems
+    ax.set_xticks([0, 1], ["a", "b"])
+    ax.get_legend().remove()
+    ax.set_title("short")
+    assert plots.layout_problems(fig) == []
+    plt.close(fig)
+
+
+def test_a_key_gets_a_line_figure_only_where_it_is_swept_alone(tmp_path):
+    """gate.threshold takes three values under selection=threshold, every other key fixed: a threshold
+    sweep. gate.warm_frac differs only together with gate.noise (a confound): no figure."""
+    arms = [
+        {"gate.selection": "threshold", "gate.threshold": t, "gate.warm_frac": -1.0, "gate.noise": "scores"}
+        for t in (0.3, 0.5, 0.7)
+    ]
+    arms += [
+        {"gate.selection": "topk", "gate.threshold": 0.5, "gate.warm_frac": -1.0, "gate.noise": "scores"},
+        {"gate.selection": "topk", "gate.threshold": 0.5, "gate.warm_frac": 0.4, "gate.noise": "logits"},
+    ]
+    rows = [
+        {
+            **arm,
+            "method": "pare",
+            "seed": seed,
+            "val_error": 0.2 + 0.01 * i + 0.002 * seed,
+            "test_error": 0.3 - 0.01 * i,
+        }
+        for i, arm in enumerate(arms)
+        for seed in range(2)
+    ]
+    trials, keys = make_trials(rows)
+    arm_stats = stats.arm_stats(trials, keys)
+    sweeps = stats.one_key_sweeps(trials, arm_stats, keys)
+    threshold_arms = sorted(set(trials.loc[trials["config/gate.selection"] == "threshold", "arm"]))
+    assert [(key, [sorted(group) for _, group in groups]) for key, groups in sweeps] == [
+        ("gate.threshold", [threshold_arms])
+    ]
+    assert_figure(plots.key_sweep(arm_stats, trials, "gate.threshold", sweeps[0][1], tmp_path))
 
 
 def test_curriculum_figure(curriculum_sweep, tmp_path):
@@ -169,3 +241,15 @@ def test_the_declared_search_space_wins_over_inference():
     assert declared["train.lr"] == optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)
     inferred = tuning.build_study(trials, keys, "val_error").trials[0].distributions
     assert isinstance(inferred["mix.weight"], optuna.distributions.FloatDistribution)
+
+
+def test_figures_keep_their_width_and_the_provenance_line_can_be_left_out(curriculum_sweep, tmp_path):
+    """The footer grows a figure downwards, never sideways; an empty one (``--no-footer``) adds nothing."""
+    trials, curves, _ = curriculum_sweep
+    shapes = {}
+    for text in ("Provenance: 12 trials (0 reused); code 0123456789ab; configs 0123456789ab.", ""):
+        with plots.footer(text):
+            path = plots.learning_curves(curves, trials, tmp_path, name=f"curves_{bool(text)}")[0]
+        shapes[bool(text)] = matplotlib.image.imread(path).shape
+    assert shapes[True][1] == shapes[False][1] == plots.WIDTHS["full"] * plots.RC["savefig.dpi"]
+    assert shapes[True][0] > shapes[False][0]

@@ -52,7 +52,7 @@ def test_comparisons_report_the_seeds_their_effect_needs():
 
     table = tables.arm_table(trials, keys, {"gate.selection": "none"})
     column = table.header.index("seeds for 80% power")
-    cells = {row[0]: row[column] for row in table.rows}
+    cells = {row[1]: row[column] for row in table.rows}  # by selection, after the arm's name
     assert cells["none"] == "" and cells["topk"] == f"{compared.loc['selection=topk', 'seeds_needed']:.0f}"
     assert any("seeds for 80% power: seeds a paired t-test needs" in note for note in table.notes)
     assert "vs_control_seeds_needed" in tables.render(table, "csv").splitlines()[0]

@@ -15,12 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
 import pytest
 from test_analysis_sweep import assert_index_complete, figure_files
 
-from analysis import load, stats
+from analysis import load, plots, stats
 from analysis import report as report_module
-from sweeps.identity import CODE_KEY, TRIAL_KEY, config_only
+from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, config_only
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
 
@@ -53,6 +54,7 @@ def test_trials_and_metrics_are_the_reported_ones(smoke):
         assert t["test_error"] == rows[-1]["test_error"] and t["val_error"] == rows[-1]["val_error"]
         assert t["epochs"] == config["train.epochs"] == len(results.curves[results.curves["trial_id"] == t["trial_id"]])
         assert t["best_val_error"] == min(r["val_error"] for r in rows)
+        assert t["degenerate"] == (rows[-1]["test_error"] >= rows[-1]["baseline/majority"])  # its own baseline
 
 
 def test_arm_means_and_paired_test(smoke):
@@ -66,8 +68,9 @@ def test_arm_means_and_paired_test(smoke):
     assert len(comparison) == len(table) - 1 and (comparison["n_pairs"] == 2).all()
 
 
-def test_every_table_and_figure_including_the_gate_map(smoke, tmp_path):
-    report = report_module.build(smoke, tmp_path)
+@pytest.mark.parametrize("width", ["full", "column"])
+def test_every_table_and_figure_including_the_gate_map(smoke, width, tmp_path):
+    report = report_module.build(smoke, tmp_path, width=width)
     n_gate_arms = (
         load.load(smoke)
         .trials["config/gate.selection"]
@@ -76,12 +79,15 @@ def test_every_table_and_figure_including_the_gate_map(smoke, tmp_path):
         .any()
         .sum()
     )
-    expected = {"curves", "cost", "ablation_gate_selection", "gate_learning"} | {
+    expected = {"curves", "cost", "ablation_val_error", "ablation_test_error", "gate_learning"} | {
         f"gate_{i}" for i in range(n_gate_arms)
     }
     assert figure_files(tmp_path) == expected, dict(report.skipped)
     assert "gate figure" not in dict(report.skipped)
+    assert_fits(report, tmp_path, width)
     assert_index_complete(tmp_path)
+    if width == "column":  # the tables do not depend on the figures' width
+        return
     proc = subprocess.run(
         [sys.executable, "-m", "analysis.print_table", str(smoke), "--format", "latex"],
         cwd=ROOT,
@@ -90,3 +96,54 @@ def test_every_table_and_figure_including_the_gate_map(smoke, tmp_path):
         timeout=60,
     )
     assert proc.returncode == 0 and "\\toprule" in proc.stdout and "2/2 done" in proc.stdout
+
+
+def assert_fits(report: report_module.Report, out: Path, width: str) -> None:
+    """matplotlib's renderer finds no overlapping labels, no legend on an axes or a label and no text cut
+    off (analysis.plots.layout_problems, run on every figure as it is saved), and every PNG is as wide
+    as the paper's column or text width it was drawn for."""
+    assert report.layout == []
+    inches = plots.WIDTHS[width]
+    for png in out.glob("*.png"):
+        assert matplotlib.image.imread(png).shape[1] == pytest.approx(inches * plots.RC["savefig.dpi"], abs=2), png
+
+
+def relabelled(smoke: Path, n_arms: int, out: Path) -> Path:
+    """The smoke sweep's real trial records (params.json, result.json) relabelled into ``n_arms`` arms with
+    long names: arm j holds a copy of every seed of real arm j mod 2, with its own ``train.lr`` (the arms
+    differ in a key) and its errors raised by 0.002 j (the Δ vs control differ). Running 12 arms of real
+    trials would take minutes for what a figure's layout needs: real records, many long names.
+    Checkpoints are left behind, so the gate maps are not drawn again (the real report draws them)."""
+    out.mkdir()
+    shutil.copy(smoke / "sweep.json", out)
+    real = load.load(smoke).trials
+    arms = list(dict.fromkeys(real["arm"]))
+    for j in range(n_arms):
+        name = f"topk_preaudit_logits_blend_index_{j}" if j % 2 else f"threshold 0.5, warm 0.4167, arm {j}"
+        for _, trial in real[real["arm"] == arms[j % len(arms)]].iterrows():
+            folder = out / f"arm{j:02d}_seed{trial['config/seed']}"
+            folder.mkdir()
+            params = json.loads((smoke / trial["trial_dir"] / "params.json").read_text())
+            params.update({ARM_KEY: name, "train.lr": params["train.lr"] * (j + 1)})
+            (folder / "params.json").write_text(json.dumps(params))
+            rows = [
+                {
+                    **row,
+                    "trial_id": folder.name,
+                    **{m: row[m] + 0.002 * j for m in ("val_error", "test_error") if m in row},
+                }
+                for row in reported(smoke / trial["trial_dir"])
+            ]
+            (folder / "result.json").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("n_arms", [5, 12])
+def test_figures_of_many_long_named_arms_fit_a_column_and_the_full_width(smoke, n_arms, tmp_path):
+    """With the real 2-arm report above: 2, 5 and 12 arms, each at a paper's column and full width."""
+    sweep = relabelled(smoke, n_arms, tmp_path / "sweep")
+    assert load.load(sweep).trials["arm"].nunique() == n_arms
+    for width in plots.WIDTHS:
+        report = report_module.build(sweep, tmp_path / width, width=width)
+        assert {"ablation_val_error", "ablation_test_error", "curves", "cost"} <= figure_files(tmp_path / width)
+        assert_fits(report, tmp_path / width, width)

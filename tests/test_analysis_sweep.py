@@ -398,13 +398,14 @@ def assert_index_complete(out: Path) -> str:
 
 def test_figures_for_a_grid_sweep(sweeps, tmp_path):
     report = report_module.build(sweeps[0], tmp_path)
-    assert figure_files(tmp_path) == {
+    assert figure_files(tmp_path) == {  # one ablation figure per metric; no key is numeric: no sweep figure
         "curves",
-        "ablation_curriculum_shape",
-        "ablation_gate_selection",
+        "ablation_val_error",
+        "ablation_test_error",
         "curriculum",
         "cost",
     }
+    assert report.layout == []
     skipped = dict(report.skipped)
     assert "tuning figures" in skipped and "gate figure" in skipped  # fixture checkpoints hold no real model
     index = assert_index_complete(tmp_path)

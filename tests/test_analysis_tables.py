@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from test_analysis_stats import gate_sweep, make_trials, method_task_sweep
 
-from analysis import stats, tables
+from analysis import report, stats, tables
+from analysis.load import label_arms
+from pare_core.tasks.baselines import TRIVIAL_KEY, degenerate
 
 
 @pytest.fixture
@@ -25,6 +27,7 @@ def sweep():
 
 
 def rows_by_arm(text: str) -> dict[str, str]:
+    """Each row by its first cell: the arm's name (the header row by "arm")."""
     return {
         line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "---" not in line
     }
@@ -33,8 +36,8 @@ def rows_by_arm(text: str) -> dict[str, str]:
 def test_markdown_shows_every_arm_bolds_the_best_and_counts_failures(sweep):
     trials, keys = sweep
     text = tables.render(tables.arm_table(trials, keys), "md")
-    rows = rows_by_arm(text)
-    assert set(rows) == {"selection", "none", "random", "threshold", "topk"}  # header + all 4 arms, none dropped
+    rows = {label.removeprefix("selection="): row for label, row in rows_by_arm(text).items()}
+    assert set(rows) == {"arm", "none", "random", "threshold", "topk"}  # header + all 4 arms, none dropped
     assert "**0.230 ± 0.016**" in rows["topk"]  # lowest test_error mean, bold
     assert "**" not in rows["none"] + rows["random"] + rows["threshold"]
     assert "3/5 done, 2/5 failed" in rows["random"]
@@ -49,7 +52,7 @@ def test_multi_task_table_bolds_and_compares_within_each_task():
     trials, keys = method_task_sweep()
     table = tables.arm_table(trials, keys)
     lines = [line for line in tables.render(table, "md").splitlines() if line.startswith("| ") and "---" not in line]
-    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line for line in lines[1:]}
+    rows = {tuple(cell.strip() for cell in line.split("|")[2:5]): line for line in lines[1:]}  # after the arm
     assert "**" in rows[("none", "pare", "digits")] and "**" in rows[("none", "finetune", "dna")]  # one best per task
     assert sum("**" in line for line in rows.values()) == 2
     assert "control" in rows[("none", "finetune", "digits")] and "control" in rows[("none", "finetune", "dna")]
@@ -67,16 +70,16 @@ def test_latex_is_booktabs_with_escaped_names_and_bold_best(sweep):
     trials, keys = sweep
     text = tables.render(tables.arm_table(trials, keys), "latex")
     lines = text.splitlines()
-    assert [ln for ln in lines if not ln.startswith("%")][:2] == ["\\begin{tabular}{llrrrrrrrr}", "\\toprule"]
+    assert [ln for ln in lines if not ln.startswith("%")][:2] == ["\\begin{tabular}{lllrrrrrrrr}", "\\toprule"]
     assert lines[-2:] == ["\\bottomrule", "\\end{tabular}"]
     body = lines[lines.index("\\midrule") + 1 : lines.index("\\bottomrule")]
     header = lines[lines.index("\\toprule") + 1]
     assert "test\\_error (mean $\\pm$ std)" in header
     assert header.endswith("seeds for 80\\% power \\\\")  # escaped for LaTeX
     assert len(body) == 4 and all(row.count(" & ") == header.count(" & ") for row in body)
-    topk = next(row for row in body if row.startswith("topk"))
+    topk = next(row for row in body if row.startswith("selection=topk"))
     assert "\\textbf{0.230 $\\pm$ 0.016}" in topk
-    assert "2/5 failed" in next(row for row in body if row.startswith("random"))
+    assert "2/5 failed" in next(row for row in body if row.startswith("selection=random"))
 
 
 def test_csv_holds_the_raw_numbers(sweep):
@@ -171,7 +174,7 @@ def test_method_comparison_shows_each_arms_mean_steps_and_wall_time():
     table = tables.arm_table(trials, keys)
     steps, wall = table.header.index("optimizer steps (mean)"), table.header.index("wall time (mean, min)")
     assert steps < wall < table.header.index("Δ test_error vs control")  # before the comparison block
-    body = {row[0]: row for row in table.rows}
+    body = {row[1]: row for row in table.rows}  # by method, after the arm's name
     assert [body[m][steps] for m in ("finetune", "mona", "orca", "pare")] == ["1,000", "1,600", "1,400", "1,000"]
     assert body["finetune"][wall] == "12.2"  # (700 + 760) / 2 s = 730 s = 12.17 min
     assert body["orca"][wall] == "12.8"  # (740 + 800) / 2 s = 770 s: the failed seed's 5 s is not averaged
@@ -179,7 +182,7 @@ def test_method_comparison_shows_each_arms_mean_steps_and_wall_time():
     latex = tables.render(table, "latex").splitlines()
     header = latex[latex.index("\\toprule") + 1]
     assert "optimizer steps (mean) & wall time (mean, min)" in header
-    assert next(ln for ln in latex if ln.startswith("mona &")).count(" & ") == header.count(" & ")
+    assert next(ln for ln in latex if ln.startswith("method=mona &")).count(" & ") == header.count(" & ")
     frame = pd.read_csv(io.StringIO(tables.render(table, "csv"))).set_index("config/method")
     assert frame.loc["orca", "optimizer_steps_mean"] == 1400 and frame.loc["orca", "wall_s_mean"] == 770
 
@@ -226,3 +229,39 @@ def test_main_table_shows_each_methods_budget_per_task():
     assert body["finetune"][2:] == ["100 / 200", "30.5 / 30.5"] and body["orca"][2] == "160 / 260"
     assert any("digits / dna" in note and "pre-training" in note for note in table.notes)
     assert tables.main_table(*method_task_sweep(), "task.name").header[-1] != "wall time (mean, s) per task"
+
+
+def test_named_arms_lead_keys_without_effect_show_a_dash_and_degenerate_trials_are_counted():
+    """The default gate ablation's shape: ``none`` has no warm phase to show, and one seed of
+    ``topk_preaudit`` stayed at its majority baseline."""
+    arms = {"none": ("none", -1.0), "topk": ("topk", -1.0), "topk_preaudit": ("topk", 0.4167)}
+    rows = [
+        {"method": "pare", "gate.selection": s, "gate.warm_frac": w, "seed": seed, "test_error": 0.2 + 0.01 * seed}
+        for s, w in arms.values()
+        for seed in range(2)
+    ]
+    trials, _ = make_trials(rows)
+    trials["arm_name"] = [name for name in arms for _ in range(2)]
+    trials["degenerate"] = [False] * 5 + [True]
+    trials, keys = label_arms(trials.drop(columns="arm"))
+    table = tables.arm_table(trials, keys)
+    rows = rows_by_arm(tables.render(table, "md"))
+    assert [cell.strip() for cell in rows["none"].split("|")[1:4]] == ["none", "none", "—"]
+    assert [cell.strip() for cell in rows["topk_preaudit"].split("|")[1:5]] == [
+        "topk_preaudit",
+        "topk",
+        "0.4167",
+        "2/2 done, 1/2 degenerate",
+    ]
+    assert "degenerate" not in rows["topk"] and any("majority baseline" in n for n in table.notes)
+    (note,) = report.degenerate_notes(table.numbers)
+    assert "not meaningful" in note and "1 of 6 completed trials" in note and "`topk_preaudit` (1/2)" in note
+    assert report.degenerate_notes(tables.arm_table(trials.assign(degenerate=False), keys).numbers) == []
+
+
+def test_a_trial_is_degenerate_when_its_test_error_does_not_beat_its_majority_baseline():
+    at_majority = {"test_error": 0.481, TRIVIAL_KEY: 0.481}
+    assert degenerate(at_majority) and degenerate({**at_majority, "test_error": 0.6})
+    assert not degenerate({**at_majority, "test_error": 0.2})
+    assert not degenerate({"val_error": 0.5, TRIVIAL_KEY: 0.481})  # not finished: no test error yet
+    assert not degenerate({**at_majority, "test_error": math.nan})

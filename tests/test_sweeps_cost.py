@@ -28,7 +28,21 @@ def trial_rows(out: str) -> list[list[str]]:
 
 
 def group_row(out: str) -> list[str]:
-    return next(cells(line) for line in out.splitlines() if line.startswith("| digits"))
+    """The first row of the dry run's group table (its first cells: arms, then task.name)."""
+    return next(cells(line) for line in out.splitlines() if line.startswith("|") and cells(line)[1] == "digits")
+
+
+def test_arms_that_step_differently_are_priced_apart_and_an_lr_grid_is_one_group(tmp_path):
+    """PaRe without replacement makes one backbone pass per step, a mixing arm two: one probe of the
+    first arm priced the default gate ablation 1.8x low (issue 23). A learning rate changes no work."""
+    arms = {
+        "none": {"method": "pare", "gate.selection": "none"},
+        "topk": {"method": "pare", "gate.selection": "topk"},
+        "topk_lr": {"method": "pare", "gate.selection": "topk", "train.lr": 0.003},
+    }
+    sweep = build(str(write_spec(tmp_path / "spec.yaml", arms=arms, seeds=[0, 1])), Overrides())
+    est = cost.estimate(sweep, slots=2)
+    assert [(g.trials, g.arms) for g in est.groups] == [(2, "none"), (4, "topk, topk_lr")]
 
 
 def test_makespan_places_trials_in_launch_order_on_free_slots():

@@ -48,12 +48,16 @@ def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reporte
     assert "## Failed trials" in summary and f"{trials[1]['dir']}/error.txt" in summary
 
 
-def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
+@pytest.mark.parametrize("fuse", [False, True], ids=["plain", "fused"])
+def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, fuse):
     # two waves of two trials (1 CPU each on 2 CPUs); the second wave runs longer, so the driver is
-    # killed while it runs, after Tune's saved state records the first wave as finished
+    # killed while it runs, after Tune's saved state records the first wave as finished. Fused, each
+    # arm is one Tune trial of both seeds: the short arm finishes while the long one runs.
+    n_tune = 2 if fuse else 4
     spec = write_spec(tmp_path / "kill.yaml", arms=[{"train.epochs": 3}, {"train.epochs": 6}], seeds=[0, 1])
     experiment = tmp_path / "kill"
-    command = [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path)]
+    flags = ["--storage-path", str(tmp_path), *(["--fuse-seeds"] if fuse else [])]
+    command = [sys.executable, "-m", "sweeps", str(spec), *flags]
     driver = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -69,10 +73,10 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
                         done.append(trial["trial_id"])
             except (json.JSONDecodeError, KeyError):  # being rewritten: try again
                 return []
-        return done if 2 <= len(done) < 4 else []
+        return done if n_tune // 2 <= len(done) < n_tune else []
 
     try:
-        finished = wait_for(finished_in_saved_state, 240, "2 finished trials in the saved experiment state")
+        finished = wait_for(finished_in_saved_state, 240, "the short arm finished in the saved experiment state")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
         driver.wait()
@@ -85,7 +89,9 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
 
     assert main(str(spec), argv=["--storage-path", str(tmp_path), "--resume"]) == 0
     trials = read_trials(experiment)
-    assert len(trials) == 4 and all(t["rows"][-1]["epoch"] == t["config"]["train.epochs"] for t in trials)
+    assert len(trials) == n_tune
+    for t in trials:  # every curve whole, no epoch reported twice
+        assert [r["epoch"] for r in t["rows"]] == list(range(1, t["config"]["train.epochs"] + 1)), t["dir"]
     for t in trials:
         if t["dir"].name in before:  # not re-run: not a byte of its results changed
             assert (t["dir"] / "result.json").read_text() == before[t["dir"].name]

@@ -157,7 +157,14 @@ def test_summary_and_progress_count_seeds():
     failed_row = rf"\| {re.escape(seed_ref(done.trial_id, 1))}\s*\| 1\s*\| 0.001\s*\| RuntimeError: seed 1 broke \|"
     assert re.search(failed_row, text)  # a failed seed, listed with its own error
     progress = ProgressCallback("demo", "val_error", ["train.lr"], planned=2, reused=1)
-    assert progress.counts([done, running]) == {"done": 2, "failed": 1, "running": 2, "pending": 0, "total": 5}
+    assert progress.counts([done, running]) == {
+        "done": 2,
+        "degenerate": 0,
+        "failed": 1,
+        "running": 2,
+        "pending": 0,
+        "total": 5,
+    }
 
 
 def test_summary_rows_follow_the_spec_arm_order_not_tunes_trial_order():

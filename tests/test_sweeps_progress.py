@@ -15,8 +15,13 @@ import pickle
 import pytest
 from ray.tune.experiment import Trial
 from rich.console import Console
+from sweep_results import summary_rows
 
+from pare_core.tasks.baselines import TRIVIAL_KEY
+from sweeps.fused import TrialRecord
+from sweeps.identity import ARM_KEY
 from sweeps.progress import ProgressCallback, arm_text, quiet_tune
+from sweeps.summary import render
 
 EPOCHS = 4
 
@@ -49,7 +54,7 @@ def sweep():
 
 def test_counts_include_reused_trials(sweep):
     cb, trials = sweep
-    assert cb.counts(trials) == {"done": 1, "failed": 0, "running": 2, "pending": 2, "total": 5}
+    assert cb.counts(trials) == {"done": 1, "degenerate": 0, "failed": 0, "running": 2, "pending": 2, "total": 5}
 
 
 def test_eta_places_remaining_work_on_the_sweeps_concurrency(sweep):
@@ -82,13 +87,13 @@ def test_eta_waits_for_a_measured_epoch():
     assert cb.eta(trials) is None and "ETA measuring" in cb.status_line(trials)
 
 
-def test_plain_line_names_running_trials_epoch_and_metric(sweep, capsys):
+def test_plain_line_names_running_trials_arm_epoch_and_metric(sweep, capsys):
     cb, trials = sweep
     cb.on_step_end(0, trials)
     line = capsys.readouterr().out.strip()
     assert line.startswith("sweep demo: 1/5 done, 0 failed, 2 running, 2 pending, elapsed ")
     assert "ETA 20s" in line or "ETA 19s" in line
-    assert f"{trials[0].trial_id} epoch 2/{EPOCHS} val_error=0.4000" in line
+    assert f"{trials[0].trial_id} train.lr=0.001 seed=0 epoch 2/{EPOCHS} val_error=0.4000" in line
     cb.on_step_end(0, trials)  # within the interval: nothing more
     assert capsys.readouterr().out == ""
     cb.on_experiment_end(trials)
@@ -107,9 +112,30 @@ def test_terminal_view_has_a_row_per_running_trial(sweep):
     assert trials[2].trial_id not in text  # pending trials are counted, not listed
 
 
-def test_arm_text_leaves_out_keys_without_effect():
+def test_arm_text_names_the_arm_as_the_spec_does():
     config = {"method": "pare", "gate.selection": "topk", "gate.threshold": 0.5, "seed": 3}
-    assert arm_text(config, ["gate.selection", "gate.threshold"]) == "gate.selection=topk seed=3"
+    swept = ["gate.selection", "gate.threshold"]
+    assert arm_text({**config, ARM_KEY: "topk_preaudit"}, swept) == "topk_preaudit seed=3"
+    assert arm_text(config, swept) == "gate.selection=topk seed=3"  # a tuning trial: its values that act on it
+
+
+def test_degenerate_trials_are_counted_in_the_view_and_the_summary(sweep, capsys):
+    """A done trial at its majority baseline (test error 0.481 = baseline/majority) is degenerate; one that
+    beats it is not; the final line and summary.md say the comparison is not meaningful."""
+    cb, trials = sweep
+    final = {"epoch": EPOCHS, "val_error": 0.48, "test_error": 0.481, TRIVIAL_KEY: 0.481}
+    for t, result in zip(trials[2:], (final, {**final, "test_error": 0.2})):
+        t.update_last_result(result)
+        t.set_status(Trial.TERMINATED)
+    assert cb.counts(trials)["degenerate"] == 1
+    assert "1 degenerate (never beat the majority baseline)" in cb.status_line(trials)
+    cb.on_experiment_end(trials)
+    final = capsys.readouterr().out
+    assert "1 degenerate (never beat the majority baseline)" in final and "1 of 3 done trials are degenerate" in final
+    records = [TrialRecord(t.trial_id, f"/x/{t.trial_id}", t.config, t.last_result, t.status) for t in trials[2:]]
+    text = render("demo", "val_error", ["train.lr"], records)
+    assert "1 of 2 done trials are degenerate" in text
+    assert sorted(row["degenerate"] for row in summary_rows(text)) == ["0", "1"]
 
 
 def test_pickled_with_the_experiment_without_its_screen(sweep):

@@ -36,7 +36,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -63,7 +62,12 @@ def _uniform(n: int, like: Tensor) -> Tensor:
 
 
 def exact_ot(cost: Tensor) -> Tensor:
-    """Exact OT cost between uniform weights for a cost matrix; differentiable in ``cost`` (POT)."""
+    """Exact OT cost between uniform weights for a cost matrix; differentiable in ``cost`` (POT).
+
+    POT is imported here, not at module level: it pulls in scikit-learn and scipy.stats (about 2 s), and
+    every PaRe trial imports this module while only trials with an alignment stage use it."""
+    import ot
+
     n, m = cost.shape
     return ot.emd2(_uniform(n, cost), _uniform(m, cost), cost, numItermax=EMD_MAX_ITER)
 

@@ -7,7 +7,8 @@ Keys are the same for every task, so one results table has one column per baseli
   for dense targets;
 - ``1nn``: the nearest training sample's label or field (Euclidean).
 All fit on the flattened, standardised training inputs and are scored on the test split with the
-task's own metric. Results are cached under ``$PARE_DATA/baselines`` by a hash of the arrays: every
+task's own metric. ``majority`` is the trivial one: a run that does not beat it learned nothing from its
+inputs (:func:`degenerate`). Results are cached under ``$PARE_DATA/baselines`` by a hash of the arrays: every
 ``fit`` reports them, and sweeps run many trials on the same split.
 """
 
@@ -15,15 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from typing import Any, Mapping
 
 import numpy as np
-import torch
 
 from pare_core.cache import atomic_path, data_root
-from pare_core.metrics import evaluate
 from pare_core.tasks.base import TaskData
 
 VERSION = 1  # bump when a baseline changes, to invalidate cached results
+TRIVIAL = "majority"  # the baseline that ignores the inputs
+TRIVIAL_KEY = f"baseline/{TRIVIAL}"  # how a run reports it, beside its ``test_error`` (``pare_core.train``)
 
 
 def baselines(data: TaskData) -> dict[str, float]:
@@ -31,7 +34,10 @@ def baselines(data: TaskData) -> dict[str, float]:
     path = data_root() / "baselines" / f"{data.spec.name}-{_fingerprint(data)}.json"
     if path.exists():
         return json.loads(path.read_text())
+    import torch  # here, not at the top: analysis reads :func:`degenerate` without torch
     from threadpoolctl import threadpool_limits
+
+    from pare_core.metrics import evaluate
 
     with threadpool_limits(limits=1):  # BLAS threads of numpy, scipy and torch fight on small CPUs: 20x slower
         predictions = _predict(data)
@@ -42,6 +48,19 @@ def baselines(data: TaskData) -> dict[str, float]:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(result))
     return result
+
+
+def degenerate(final: Mapping[str, Any]) -> bool:
+    """Whether a finished run's ``test_error`` does not beat the trivial baseline scored on the same test
+    split (``baseline/majority``, both in a run's last report): the run predicts no better than the
+    majority class, or the mean field, so it says nothing about its method, and a mean over such runs
+    reads as a result that is not one (two arms whose every seed stays at the majority class "tie").
+    False while either value is missing (the run has not ended)."""
+    error, trivial = final.get("test_error"), final.get(TRIVIAL_KEY)
+    numbers = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (error, trivial)
+    )
+    return bool(numbers and error >= trivial)
 
 
 def _fingerprint(data: TaskData) -> str:

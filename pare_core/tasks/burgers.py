@@ -21,14 +21,13 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import assemble, cached, task
+from pare_core.tasks.common import load_generated, sample_ids, sample_rng, task
 
 BURGERS_KEY = 27_182
 SOLVE_POINTS, STRIDE = 256, 2
 POINTS = SOLVE_POINTS // STRIDE
 NU, T_END, DT = 0.01, 0.25, 2e-3
 TEST, POOL = 200, 1000
-SPLIT_CODE = {"pool": 0, "test": 1}
 
 
 def initial_condition(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
@@ -66,27 +65,13 @@ def solve_burgers(u0: np.ndarray, t_end: float, nu: float = NU, dt: float = DT) 
 def generate(split: str, n: int) -> dict[str, np.ndarray]:
     """``n`` (u0, u(T)) pairs on the task grid; sample i from seed (BURGERS_KEY, split, i)."""
     x = np.arange(SOLVE_POINTS) / SOLVE_POINTS
-    u0 = np.stack([initial_condition(np.random.default_rng([BURGERS_KEY, SPLIT_CODE[split], i]), x) for i in range(n)])
+    u0 = np.stack([initial_condition(sample_rng(BURGERS_KEY, split, i), x) for i in range(n)])
     u_end = solve_burgers(u0, T_END)
     return {
         "x": u0[:, None, ::STRIDE].astype(np.float32),
         "y": u_end[:, None, ::STRIDE].astype(np.float32),
-        "ids": SPLIT_CODE[split] * 10**6 + np.arange(n),
+        "ids": sample_ids(split, n),
     }
-
-
-def _split(split: str, n: int) -> dict[str, np.ndarray]:
-    params = {
-        "split": split,
-        "n": n,
-        "points": SOLVE_POINTS,
-        "stride": STRIDE,
-        "nu": NU,
-        "t": T_END,
-        "dt": DT,
-        "key": BURGERS_KEY,
-    }
-    return cached("burgers", params, lambda: generate(split, n))
 
 
 @task(
@@ -106,14 +91,5 @@ def _split(split: str, n: int) -> dict[str, np.ndarray]:
     )
 )
 def load_burgers(cfg: TaskConfig, seed: int) -> TaskData:
-    pool = _split("pool", cfg.n_train or POOL)
-    test = _split("test", TEST)
-    return assemble(
-        load_burgers.spec,
-        cfg,
-        seed,
-        default_n=POOL,
-        stats="channel",
-        pool=(pool["x"], pool["y"], pool["ids"]),
-        test=(test["x"], test["y"], test["ids"]),
-    )
+    params = {"points": SOLVE_POINTS, "stride": STRIDE, "nu": NU, "t": T_END, "dt": DT, "key": BURGERS_KEY}
+    return load_generated(load_burgers, cfg, seed, generate=generate, params=params, pool_size=POOL, test_size=TEST)

@@ -14,6 +14,11 @@ The split protocol (one place, so every task follows it):
   says); the statistics travel in ``TaskData.extras["standardise"]``.
 Every sample carries an id (its row in the source data, or the key of its generator seed) in
 ``extras["ids"]``, so tests can check that no sample sits in two splits.
+
+Every loader ends in ``assemble``, which takes the pool and the test split as one mapping
+``x_pool, y_pool, ids_pool, x_test, y_test, ids_test``: the layout of the cache files that store an
+official split. ``assemble_fixed`` first draws a fixed test split from one table; ``load_generated``
+generates (and caches) both splits sample by sample from their own seeds.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
 TEST_SEED = 2024  # the constant seed of every drawn (non-official) test split
 POOL_SEED = 2025  # the constant seed of every train-pool draw
 CACHE_VERSION = 1  # bump to invalidate every cached task file after a change of a generator
+SPLIT_CODE = {"pool": 0, "test": 1}  # a generated sample's split, in its seed and in its id
+SPLIT_ID_STRIDE = 10**6  # a generated sample's id: SPLIT_CODE * stride + its index in the split
+XY_IDS = ("x", "y", "ids")  # the arrays of a split that ``assemble`` reads
 
 
 class MissingDataError(RuntimeError):
@@ -145,22 +153,16 @@ def standardise(x_train: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray,
 
 
 def assemble(
-    spec: TaskSpec,
-    cfg: TaskConfig,
-    seed: int,
-    *,
-    pool: tuple[np.ndarray, np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray, np.ndarray],
-    default_n: int,
-    stats: str,
+    spec: TaskSpec, cfg: TaskConfig, seed: int, splits: Mapping[str, np.ndarray], *, default_n: int, stats: str
 ) -> TaskData:
     """Cap the pool, carve the validation split with ``seed``, standardise: the protocol above.
 
-    ``pool`` and ``test`` are ``(x, y, ids)``; ``stats`` is ``"channel"`` or ``"feature"``.
+    ``splits`` holds ``x_pool, y_pool, ids_pool, x_test, y_test, ids_test`` (further keys are ignored);
+    ``stats`` is ``"channel"`` or ``"feature"``.
     """
     n_train, val_frac = cfg.n_train, cfg.val_frac
-    x_pool, y_pool, ids_pool = pool
-    x_test, y_test, ids_test = test
+    x_pool, y_pool, ids_pool = splits["x_pool"], splits["y_pool"], splits["ids_pool"]
+    x_test, y_test, ids_test = splits["x_test"], splits["y_test"], splits["ids_test"]
     classification = spec.kind == "classification"
     if 0 < cfg.max_test < len(x_test):  # the same subset for every seed and arm (constant seed)
         rng = np.random.default_rng(TEST_SEED)
@@ -210,3 +212,82 @@ def assemble(
             "standardise": {"mean": mean, "std": std, "stats": stats},
         },
     )
+
+
+def fixed_test_split(y: np.ndarray, n_test: int) -> np.ndarray:
+    """Boolean mask of a stratified test split drawn with the constant ``TEST_SEED``."""
+    is_test = np.zeros(len(y), bool)
+    is_test[stratified_pick(y, n_test, np.random.default_rng(TEST_SEED))] = True
+    return is_test
+
+
+def rows_split(x: np.ndarray, y: np.ndarray, is_test: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of one table as ``assemble``'s splits: the test split where ``is_test``, the pool elsewhere;
+    ids are the rows."""
+    ids = np.arange(len(y))
+    pool, test = ~is_test, is_test
+    return {
+        "x_pool": x[pool],
+        "y_pool": y[pool],
+        "ids_pool": ids[pool],
+        "x_test": x[test],
+        "y_test": y[test],
+        "ids_test": ids[test],
+    }
+
+
+def assemble_fixed(
+    loader: Callable, cfg: TaskConfig, seed: int, x: np.ndarray, y: np.ndarray, n_test: int, default_n: int, stats: str
+) -> TaskData:
+    """One table without an official split: a constant-seed stratified test set of ``n_test`` rows,
+    the train pool from the rest, then ``assemble``."""
+    splits = rows_split(x, y, fixed_test_split(y, n_test))
+    return assemble(loader.spec, cfg, seed, splits, default_n=default_n, stats=stats)
+
+
+# -- generated tasks -------------------------------------------------------------------------------
+
+
+def sample_rng(key: int, split: str, i: int) -> np.random.Generator:
+    """The generator of sample ``i`` of ``split`` of the task seeded by ``key``.
+
+    Each sample has its own seed, so the pool and the test split never share one, a larger pool
+    extends a smaller one, and a sample does not depend on how many others are generated.
+    """
+    return np.random.default_rng([key, SPLIT_CODE[split], i])
+
+
+def sample_ids(split: str, n: int) -> np.ndarray:
+    """The ids of the first ``n`` generated samples of ``split``: pool ``0..n-1``, test ``10**6 + i``."""
+    return SPLIT_CODE[split] * SPLIT_ID_STRIDE + np.arange(n)
+
+
+def load_generated(
+    loader: Callable,
+    cfg: TaskConfig,
+    seed: int,
+    *,
+    generate: Callable[[str, int], dict[str, np.ndarray]],
+    params: dict[str, Any],
+    pool_size: int,
+    test_size: int,
+) -> TaskData:
+    """A generated task's splits: ``generate(split, n)`` for the pool (``task.n_train`` samples, default
+    ``pool_size``) and the test split, each cached under ``params`` (every constant of the generator),
+    then ``assemble``d with per-channel statistics (fields and signals).
+
+    ``generate`` returns ``x``, ``y`` and ``ids`` (``sample_ids``); any further per-sample array (cosmic's
+    crop positions) follows its samples into ``extras[name]["train" | "val" | "test"]``.
+    """
+    name, n = loader.spec.name, cfg.n_train or pool_size
+    pool = cached(name, {**params, "split": "pool", "n": n}, lambda: generate("pool", n))
+    test = cached(name, {**params, "split": "test", "n": test_size}, lambda: generate("test", test_size))
+    splits = {f"{key}_{split}": arrays[key] for split, arrays in (("pool", pool), ("test", test)) for key in XY_IDS}
+    data = assemble(loader.spec, cfg, seed, splits, default_n=pool_size, stats="channel")
+    ids = data.extras["ids"]
+    for key in sorted(pool.keys() - set(XY_IDS)):
+        data.extras[key] = {
+            part: source[key][np.searchsorted(source["ids"], ids[part])]  # task.max_test may keep a subset
+            for part, source in (("train", pool), ("val", pool), ("test", test))
+        }
+    return data

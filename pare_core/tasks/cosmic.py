@@ -21,7 +21,7 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import assemble, cached, python_module, task
+from pare_core.tasks.common import load_generated, python_module, sample_ids, sample_rng, task
 
 COSMIC_KEY = 16_180
 SIZE = 32
@@ -29,7 +29,6 @@ TEST_COLUMN = 750  # pool crops lie left of it, test crops right of it
 HITS_PER_CROP, POINT_LIKE, MEAN_LENGTH, MAX_LENGTH = 4.0, 0.3, 4.0, 12.0
 AMPLITUDE_MEDIAN, AMPLITUDE_LOG_SIGMA, MASK_SIGMAS = 0.2, 0.7, 3.0
 TEST, POOL = 300, 1000
-SPLIT_CODE = {"pool": 0, "test": 1}
 
 
 def sky() -> tuple[np.ndarray, float]:
@@ -69,18 +68,13 @@ def generate(split: str, n: int) -> dict[str, np.ndarray]:
     y = np.empty((n, 1, SIZE, SIZE), np.float32)
     crops = np.empty((n, 2), np.int64)
     for i in range(n):
-        rng = np.random.default_rng([COSMIC_KEY, SPLIT_CODE[split], i])
+        rng = sample_rng(COSMIC_KEY, split, i)
         top, left = rng.integers(0, image.shape[0] - SIZE + 1), rng.integers(lo, hi - SIZE + 1)
         crop = np.rot90(image[top : top + SIZE, left : left + SIZE], k=rng.integers(4))
         crop = crop[:, ::-1] if rng.random() < 0.5 else crop
         rays = cosmic_rays(rng, SIZE)
         x[i, 0], y[i, 0], crops[i] = crop + rays, rays > MASK_SIGMAS * sigma, (top, left)
-    return {"x": x, "y": y, "ids": SPLIT_CODE[split] * 10**6 + np.arange(n), "crops": crops}
-
-
-def _split(split: str, n: int) -> dict[str, np.ndarray]:
-    params = {"split": split, "n": n, "size": SIZE, "key": COSMIC_KEY, "test_column": TEST_COLUMN}
-    return cached("cosmic", params, lambda: generate(split, n))
+    return {"x": x, "y": y, "ids": sample_ids(split, n), "crops": crops}
 
 
 @task(
@@ -100,21 +94,5 @@ def _split(split: str, n: int) -> dict[str, np.ndarray]:
     )
 )
 def load_cosmic(cfg: TaskConfig, seed: int) -> TaskData:
-    n = cfg.n_train or POOL
-    pool, test = _split("pool", n), _split("test", TEST)
-    data = assemble(
-        load_cosmic.spec,
-        cfg,
-        seed,
-        default_n=POOL,
-        stats="channel",
-        pool=(pool["x"], pool["y"], pool["ids"]),
-        test=(test["x"], test["y"], test["ids"]),
-    )
-    ids = data.extras["ids"]  # pool ids are 0..n-1: row i of the pool
-    data.extras["crops"] = {
-        "train": pool["crops"][ids["train"]],
-        "val": pool["crops"][ids["val"]],
-        "test": test["crops"][np.searchsorted(test["ids"], ids["test"])],  # task.max_test may keep a subset
-    }
-    return data
+    params = {"size": SIZE, "key": COSMIC_KEY, "test_column": TEST_COLUMN}
+    return load_generated(load_cosmic, cfg, seed, generate=generate, params=params, pool_size=POOL, test_size=TEST)

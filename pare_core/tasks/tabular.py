@@ -17,8 +17,8 @@ import numpy as np
 
 from pare_core.config import TaskConfig
 from pare_core.tasks.base import TaskData, TaskSpec
-from pare_core.tasks.common import cached, debian_file, read_rda, task
-from pare_core.tasks.statlog import assemble_fixed, mlbench_frame
+from pare_core.tasks.common import assemble_fixed, cached, debian_file, read_rda, task
+from pare_core.tasks.statlog import mlbench_frame
 
 KERNLAB = "r-cran-kernlab"
 KERNLAB_DATA = "/usr/lib/R/site-library/kernlab/data"
@@ -105,8 +105,12 @@ def load_vehicle(cfg: TaskConfig, seed: int) -> TaskData:
     )
 )
 def load_wdbc(cfg: TaskConfig, seed: int) -> TaskData:
-    from sklearn.datasets import load_breast_cancer
+    def build() -> dict[str, np.ndarray]:  # cached: importing scikit-learn costs every trial ~1 s
+        from sklearn.datasets import load_breast_cancer
 
-    values, labels = load_breast_cancer(return_X_y=True)
-    x = values.reshape(-1, 3, 10).astype(np.float32)  # columns: 10 means, 10 standard errors, 10 worst values
-    return assemble_fixed(load_wdbc, cfg, seed, x, labels.astype(np.int64), n_test=169, default_n=400, stats="feature")
+        values, labels = load_breast_cancer(return_X_y=True)
+        x = values.reshape(-1, 3, 10).astype(np.float32)  # columns: 10 means, 10 standard errors, 10 worst values
+        return {"x": x, "y": labels.astype(np.int64)}
+
+    arrays = cached("wdbc", {"source": "sklearn load_breast_cancer"}, build)
+    return assemble_fixed(load_wdbc, cfg, seed, arrays["x"], arrays["y"], n_test=169, default_n=400, stats="feature")

