@@ -52,9 +52,10 @@ def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reporte
 def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, fuse):
     # two waves of two trials (1 CPU each on 2 CPUs); the second wave runs longer, so the driver is
     # killed while it runs, after Tune's saved state records the first wave as finished. Fused, each
-    # arm is one Tune trial of both seeds: the short arm finishes while the long one runs.
+    # arm is one Tune trial of both seeds: the short arm finishes while the long one runs. The long arm
+    # is 3x the short one so that, on a loaded machine, Tune's state is saved while it still runs.
     n_tune = 2 if fuse else 4
-    spec = write_spec(tmp_path / "kill.yaml", arms=[{"train.epochs": 3}, {"train.epochs": 6}], seeds=[0, 1])
+    spec = write_spec(tmp_path / "kill.yaml", arms=[{"train.epochs": 3}, {"train.epochs": 9}], seeds=[0, 1])
     experiment = tmp_path / "kill"
     flags = ["--storage-path", str(tmp_path), *(["--fuse-seeds"] if fuse else [])]
     command = [sys.executable, "-m", "sweeps", str(spec), *flags]
