@@ -28,7 +28,7 @@ def run(sweep: Sweep, options: LaunchOptions) -> int:
     failed, 2 if it could not start (one line on stderr says why)."""
     storage_path = storage.resolve(options.storage_path)
     experiment = storage.experiment_dir(storage_path, sweep.name)
-    found = preflight.problem(sweep, options)  # before Ray: a bad launch ends here in seconds
+    found = preflight.problem(sweep, options, storage_path, experiment)  # before Ray: a bad launch ends here in seconds
     if found:
         return refuse(found)
     saved = storage.read_text(storage.join(experiment, SWEEP_FILE))

@@ -32,11 +32,10 @@ RAY_PORT = 6379  # the GCS port ``ray start --head`` uses by default (an address
 RAY_CLIENT_PORT = 10001  # the port of a ``ray://`` address given without one
 
 
-def problem(sweep: Sweep, options: LaunchOptions) -> str | None:
+def problem(sweep: Sweep, options: LaunchOptions, storage_path: str, experiment: str) -> str | None:
     """The first thing this launch depends on that is not there (one line: the flag or variable, what
-    was found, what to do), or None when everything answered."""
-    storage_path = storage.resolve(options.storage_path)
-    experiment = storage.experiment_dir(storage_path, sweep.name)
+    was found, what to do), or None when everything answered. ``storage_path`` and ``experiment`` are
+    the launch's resolved folders (``sweeps.driver.run`` derives them once)."""
     checks = (
         lambda: name_problem(sweep.name),
         lambda: address_problem(options.address),

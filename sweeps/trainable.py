@@ -67,9 +67,9 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1, metric: str =
     try:
         if checkpoint is None:
             train(None)
-            return
-        with checkpoint.as_directory() as directory:
-            train(directory)
+        else:
+            with checkpoint.as_directory() as directory:
+                train(directory)
     finally:
         _release_cuda_cache()
 
