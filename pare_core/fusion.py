@@ -71,6 +71,11 @@ def fusion_blocker(cfg: TrialConfig) -> str | None:
         return f"backbone.name={cfg.backbone.name} is not fused; fused backbones: {', '.join(FUSABLE_BACKBONES)}"
     if cfg.runtime.compile:
         return "runtime.compile=true is not fused (torch.compile of a vmapped step is untested)"
+    if cfg.runtime.capture:
+        return (
+            "runtime.capture=true is not fused (a captured step compiles one seed's loss; capturing the "
+            "vmapped step of stacked seeds is untested)"
+        )
     return None
 
 

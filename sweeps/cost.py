@@ -167,7 +167,8 @@ def makespan(durations: Sequence[float], slots: int, busy: Sequence[float] = ())
 
 def cost_key(trial: dict[str, Any], device: str, n_threads: int) -> str:
     """The cache key of a trial config's timings: its resolved config minus seed (the trial identity's
-    config part) with the execution that sets the speed: device model, threads and ``torch.compile``."""
+    config part) with the execution that sets the speed: device model, threads, ``torch.compile`` and a
+    captured step (named only when on, so keys measured before ``runtime.capture`` existed still match)."""
     config = {k: v for k, v in canonical_config(trial).items() if k != "seed"}
     payload = {
         "config": config,
@@ -175,6 +176,8 @@ def cost_key(trial: dict[str, Any], device: str, n_threads: int) -> str:
         "threads": n_threads,
         "compile": bool(trial.get("runtime.compile", False)),
     }
+    if trial.get("runtime.capture"):
+        payload["capture"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 

@@ -137,6 +137,7 @@ def test_every_seed_failing_raises(budget):
         ({"aux": "lsg"}, "aux=lsg"),
         ({"backbone.name": "efficientnet_lite0"}, "backbone.name=efficientnet_lite0"),
         ({"runtime.compile": True}, "runtime.compile"),
+        ({"runtime.capture": True}, "runtime.capture"),
     ],
 )
 def test_what_cannot_be_fused_says_why(keys, reason):
