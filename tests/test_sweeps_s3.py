@@ -19,7 +19,7 @@ from typing import Iterator
 import pyarrow.fs
 import pytest
 import ray
-from sweep_results import wait_for, write_spec
+from sweep_results import SERIAL, wait_for, write_spec
 
 from analysis.load import load
 from sweeps import storage
@@ -113,6 +113,7 @@ def test_sweep_writes_checkpoints_to_s3_resumes_from_them_and_analysis_reads_the
         arms=[{"runtime.fail_at_epoch": -1}, {"runtime.fail_at_epoch": 2}],
         seeds=[0],
         max_failures=0,
+        **SERIAL,
     )
     storage_path = f"s3://{BUCKET}/sweeps"
     assert main(str(spec), argv=["--storage-path", storage_path]) == 1  # 1: a trial failed

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import ray
-from sweep_results import read_trials, wait_for, write_spec
+from sweep_results import SERIAL, read_trials, wait_for, write_spec
 
 from sweeps import trackers
 from sweeps.cli import main, parse_args
@@ -55,7 +55,12 @@ def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("trackers")
     spec = str(
         write_spec(
-            root / f"{NAME}.yaml", name=NAME, arms=[{"train.lr": 0.001}, {"train.lr": 0.003}], seeds=[0], max_failures=0
+            root / f"{NAME}.yaml",
+            name=NAME,
+            arms=[{"train.lr": 0.001}, {"train.lr": 0.003}],
+            seeds=[0],
+            max_failures=0,
+            **SERIAL,
         )
     )
     env = {
