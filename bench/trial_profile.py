@@ -101,7 +101,8 @@ class ProfiledRun(train.Run):
 
         def timed_method(*args):
             method = build_method(*args)
-            method.training_loss = timer.wrap(FORWARD, method.training_loss)
+            method.draw = timer.wrap(FORWARD, method.draw)
+            method.loss = timer.wrap(FORWARD, method.loss)
             method.before_training = timer.wrap("stage before fine-tuning (ORCA/MoNA)", method.before_training)
             for hook in ("start_epoch", "end_epoch"):
                 setattr(method, hook, timer.wrap("method epoch hooks (curriculum, gate probe)", getattr(method, hook)))

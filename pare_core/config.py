@@ -151,7 +151,10 @@ class LsgConfig:
 class RuntimeConfig:
     device: Device = "auto"
     bf16: bool = True  # autocast on CUDA only
-    compile: bool = False
+    compile: bool = False  # torch.compile of the body's forward alone
+    # The whole step captured (pare_core.capture): method forward + loss + backward compiled, CUDA graphs
+    # on CUDA. Off by default: no GPU was available to measure it (bench/gpu.sh does, compile time included).
+    capture: bool = False
     threads: int = 0  # torch intra-op threads; 0 = leave as is
     fail_at_epoch: int = -1  # test hook: raise once at this epoch (fault-tolerance tests)
 
@@ -201,6 +204,11 @@ class TrialConfig:
             raise ValueError(
                 "align.epochs=0 is invalid for method='orca': allowed values are >= 1 or "
                 f"{AUTO} (the official 60); without alignment ORCA is method='finetune'"
+            )
+        if self.runtime.capture and self.runtime.compile:
+            raise ValueError(
+                "runtime.compile=True is invalid with runtime.capture=true (the captured step compiles the "
+                "body too): allowed values with it are false"
             )
         return self
 
@@ -286,7 +294,13 @@ NUMERIC_BOUNDS: dict[str, Bound] = {
 
 
 # Keys that change how a run executes, not what it computes (trial identity leaves them out).
-EXECUTION_KEYS = ("runtime.threads", "runtime.compile", "runtime.fail_at_epoch", "train.eval_batch_size")
+EXECUTION_KEYS = (
+    "runtime.threads",
+    "runtime.compile",
+    "runtime.capture",
+    "runtime.fail_at_epoch",
+    "train.eval_batch_size",
+)
 
 ORCA_ALIGN_EPOCHS = 60  # official embedder_epochs for most tasks (100 for NinaPro, 20 for OpenML)
 # PaRe's constants (BIT-DA/PaRe src/main_PaRe*.py and configs; docs/methods.md has file:line for each),

@@ -48,6 +48,10 @@ FUSABLE_METHODS = ("finetune", "scratch", "pare")
 # running statistics in place (per-seed buffers under vmap), and Swin under vmap is untested here.
 FUSABLE_BACKBONES = ("minilm", "mpnet", "roberta_base")
 
+# The profiler range around one fused step (forward, backward, optimiser), so a trace shows what the
+# seeds' step costs apart from the per-seed work around it; tests/test_fusion.py counts its matrix products.
+FUSED_STEP = "fused_step"
+
 SeedResult = dict[str, Any] | BaseException  # an epoch's metrics for one seed, or what failed it
 FusedCallback = Callable[[dict[int, SeedResult], "FusedCheckpointer"], None]
 
@@ -67,6 +71,11 @@ def fusion_blocker(cfg: TrialConfig) -> str | None:
         return f"backbone.name={cfg.backbone.name} is not fused; fused backbones: {', '.join(FUSABLE_BACKBONES)}"
     if cfg.runtime.compile:
         return "runtime.compile=true is not fused (torch.compile of a vmapped step is untested)"
+    if cfg.runtime.capture:
+        return (
+            "runtime.capture=true is not fused (a captured step compiles one seed's loss; capturing the "
+            "vmapped step of stacked seeds is untested)"
+        )
     return None
 
 
@@ -276,17 +285,18 @@ class FusedRun:
                 generator.manual_seed(stream_seed(seed, BODY_STREAM, lead.epoch, step))
             per_seed = [run.method.draw(run.ctx, x) for run, x in zip(runs, xs)]
             draws = {key: torch.stack([d[key] for d in per_seed]) for key in per_seed[0]}
-            with autocast, SeedDropout(self.generators):
-                losses, stats = self.step(self.stacked, torch.stack(xs), y, draws)
-            losses = losses.float()
-            bad = live & ~torch.isfinite(losses)
-            first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
-            self.optimizer.zero_grad(set_to_none=True)
-            torch.where(live & ~bad, losses, torch.zeros_like(losses)).sum().backward()
-            if cfg.train.clip > 0:
-                self._clip(cfg.train.clip)
-            self.optimizer.step()
-            self.scheduler.step()
+            with torch.profiler.record_function(FUSED_STEP):
+                with autocast, SeedDropout(self.generators):
+                    losses, stats = self.step(self.stacked, torch.stack(xs), y, draws)
+                losses = losses.float()
+                bad = live & ~torch.isfinite(losses)
+                first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
+                self.optimizer.zero_grad(set_to_none=True)
+                torch.where(live & ~bad, losses, torch.zeros_like(losses)).sum().backward()
+                if cfg.train.clip > 0:
+                    self._clip(cfg.train.clip)
+                self.optimizer.step()
+                self.scheduler.step()
             loss_sum += losses.detach()
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0.0) + value.detach().float()

@@ -22,6 +22,11 @@ Selections:
 - ``random``: k random target tokens and k random source tokens, ignoring the scores (the ablation);
 - ``none``: nothing is replaced.
 Every row pairs exactly as many source tokens as target positions it replaces.
+
+k is a Python int, or a 0-d tensor in a captured step (``runtime.capture``): there the curriculum's k
+changes every epoch without a new graph, so no shape depends on it. A k-hot is therefore a rank test
+(``rank < k``, ties to the lower index) rather than ``topk(k)``, and the relaxed k-hot's k softmax passes
+run up to a fixed bound, the passes past k adding exactly nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +37,19 @@ import torch
 from torch import Tensor, nn
 
 from pare_core.config import GateConfig, GateSelection, choices
+
+Count = int | Tensor  # k: a Python int, or a 0-d long tensor (a captured step)
+
+
+def clamp_count(k: Count, limit: int) -> Count:
+    """``k`` within [0, limit]."""
+    return k.clamp(0, limit) if isinstance(k, Tensor) else max(0, min(k, limit))
+
+
+def known_zero(k: Count) -> bool:
+    """Whether k is a Python 0: nothing to pick. A tensor k is never known to be 0 (reading it would
+    synchronise with the device); with a 0 in it every k-hot below is empty."""
+    return not isinstance(k, Tensor) and k <= 0
 
 
 class GatingNetwork(nn.Module):
@@ -75,7 +93,7 @@ def gumbel(uniform: Tensor) -> Tensor:
 def draw_noise(
     target_shape: torch.Size,
     source_shape: torch.Size,
-    k: int,
+    k: Count,
     cfg: GateConfig,
     *,
     warm: bool,
@@ -87,8 +105,8 @@ def draw_noise(
     Drawn apart from the selection so a caller can draw each seed's noise from its own generator and
     then select for many seeds at once (``pare_core.fusion``); ``select`` calls it when given no noise.
     """
-    k = max(0, min(k, target_shape[-1], source_shape[-1]))
-    if cfg.selection == "none" or k == 0 or not (warm or cfg.selection == "random"):
+    k = clamp_count(k, min(target_shape[-1], source_shape[-1]))
+    if cfg.selection == "none" or known_zero(k) or not (warm or cfg.selection == "random"):
         return None
     return (
         torch.rand(target_shape, generator=generator, device=device),
@@ -96,29 +114,35 @@ def draw_noise(
     )
 
 
-def subset_khot(scores: Tensor, k: int, tau: float, noise: Tensor) -> tuple[Tensor, Tensor]:
+def subset_khot(
+    scores: Tensor, k: Count, tau: float, noise: Tensor, passes: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Gumbel top-k with a straight-through estimator (the official ``SubsetOperator``).
 
     Returns ``(khot, soft)``: the hard k-hot forward with the relaxed k-hot's gradient, and the
     relaxed k-hot itself (k successive softmaxes that each mask out what the previous ones picked).
+    ``passes``: how many softmax passes run (default k, which must then be an int); a pass past k is
+    multiplied by 0, so it changes neither the mask nor the later passes.
     """
-    if k <= 0:
+    if known_zero(k):
         return torch.zeros_like(scores), torch.zeros_like(scores)
     perturbed = scores + noise
     soft = torch.zeros_like(perturbed)
     onehot_approx = torch.zeros_like(perturbed)
-    for _ in range(k):
+    for step in range(k if passes is None else passes):
         perturbed = perturbed + torch.log(torch.clamp(1.0 - onehot_approx, min=1e-20))
         onehot_approx = torch.softmax(perturbed / tau, dim=-1)
+        if passes is not None:
+            onehot_approx = onehot_approx * (step < k)
         soft = soft + onehot_approx
-    hard = torch.zeros_like(soft).scatter(-1, soft.topk(k, dim=-1).indices, 1.0)
+    hard = _hard_khot(soft, k)
     return hard - soft.detach() + soft, soft.detach()
 
 
-def _hard_khot(order_scores: Tensor, k: int) -> Tensor:
-    if k <= 0:
-        return torch.zeros_like(order_scores)
-    return torch.zeros_like(order_scores).scatter(-1, order_scores.topk(k, dim=-1).indices, 1.0)
+def _hard_khot(order_scores: Tensor, k: Count) -> Tensor:
+    """1 at the k highest scores of each row (ties: the lower index first), 0 elsewhere."""
+    rank = order_scores.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)
+    return (rank < k).to(order_scores.dtype)
 
 
 def _rank_among(picked: Tensor, key: Tensor) -> Tensor:
@@ -136,20 +160,24 @@ def _index_key(mask: Tensor) -> Tensor:
 def select(
     target_logits: Tensor,
     source_logits: Tensor,
-    k: int,
+    k: Count,
     cfg: GateConfig,
     *,
     warm: bool,
     generator: torch.Generator | None = None,
     noise: tuple[Tensor, Tensor] | None = None,
+    k_range: tuple[int, int] | None = None,
 ) -> Selection:
     """Pick up to k target positions per row and as many source tokens to put there.
 
     ``warm``: the Gumbel straight-through phase (masks carry gradients to the gate logits).
     ``noise``: the uniform draws from :func:`draw_noise`; drawn here from ``generator`` when not given.
+    ``k_range``: with a tensor k in the warm phase, the lowest and highest k it holds (the relaxed
+    k-hots' pass counts).
     """
     n_target = target_logits.shape[1]
-    k = max(0, min(k, n_target, source_logits.shape[1]))
+    limit = min(n_target, source_logits.shape[1])
+    k = clamp_count(k, limit)
     if noise is None:
         noise = draw_noise(
             target_logits.shape,
@@ -160,7 +188,7 @@ def select(
             generator=generator,
             device=target_logits.device,
         )
-    if cfg.selection == "none" or k == 0:
+    if cfg.selection == "none" or known_zero(k):
         t, s = torch.zeros_like(target_logits), torch.zeros_like(source_logits)
         return Selection(t, s, t.long() - 1, s.long() - 1)
     if cfg.selection == "random":
@@ -174,12 +202,16 @@ def select(
     side = cfg.replace_warm if warm else cfg.replace_after
     replace_rank = target_scores if side == "high" else -target_scores  # higher = replaced first
     if warm:
+        low, high = (
+            (None, None) if k_range is None else (clamp_count(k_range[0], limit), clamp_count(k_range[1], limit))
+        )
         if cfg.straight_through == "keep":  # official: a relaxed (T - k)-hot of the tokens to keep
-            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau, gumbel(noise[0]))
+            keep_passes = None if low is None else n_target - low
+            keep, _ = subset_khot(-replace_rank, n_target - k, cfg.tau, gumbel(noise[0]), keep_passes)
             target = 1.0 - keep
         else:
-            target, _ = subset_khot(replace_rank, k, cfg.tau, gumbel(noise[0]))
-        source, source_strength = subset_khot(source_scores, k, cfg.tau, gumbel(noise[1]))
+            target, _ = subset_khot(replace_rank, k, cfg.tau, gumbel(noise[0]), high)
+        source, source_strength = subset_khot(source_scores, k, cfg.tau, gumbel(noise[1]), high)
     else:
         target = _hard_khot(replace_rank.detach(), k)
         source, source_strength = _hard_khot(source_scores.detach(), k), source_scores.detach()

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from pare_core.backbones import build_backbone
+from pare_core.capture import begin_step, capture
 from pare_core.config import TrialConfig, resolve
 from pare_core.embedders import plan_tokens
 from pare_core.methods import Method, TrainContext, build_aux, build_method
-from pare_core.methods.base import STAGE_STEPS
+from pare_core.methods.base import STAGE_STEPS, StepLoss
 from pare_core.metrics import evaluate, loss_fn, sample_loss_fn
 from pare_core.model import CrossModalModel, configure_trainable
 from pare_core.sources import load_source
@@ -164,7 +165,10 @@ class Run:
         if not self.resumed:
             self.stage_metrics = self.method.before_training(self.ctx)
         self.stage_steps = int(self.stage_metrics.get(STAGE_STEPS, 0))
-        self.optimizer = torch.optim.AdamW(configure_trainable(self.model, cfg))
+        self.captured = cfg.runtime.capture  # pare_core.capture
+        # A captured CUDA step runs AdamW as one kernel, not a launch per tensor (pare_core.capture).
+        fused = True if self.captured and self.device.type == "cuda" else None
+        self.optimizer = torch.optim.AdamW(configure_trainable(self.model, cfg), fused=fused)
         self.frozen = {name for name, p in self.model.named_parameters() if not p.requires_grad}
         n_train = len(x_train)
         self.steps_per_epoch = cfg.train.steps_per_epoch or math.ceil(n_train / cfg.train.batch_size)
@@ -176,6 +180,10 @@ class Run:
         self.epoch = 0
         if cfg.runtime.compile:
             self.model.backbone.forward = torch.compile(self.model.backbone.forward)
+        self.step_loss: StepLoss = capture(self._step_loss, self.device) if self.captured else self._step_loss
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = (
+            capture(self.model, self.device) if self.captured else self.model
+        )
         if resume is not None:
             self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
 
@@ -240,15 +248,15 @@ class Run:
         sums: dict[str, torch.Tensor] = {}
         loss_sum = torch.zeros((), device=self.device)
         first_bad = torch.full((), -1, device=self.device, dtype=torch.long)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.runtime.bf16)
         start = time.perf_counter()
         for step in range(self.steps_per_epoch):
             idx = order[step * batch : (step + 1) * batch]
+            x, y = ctx.x_train[idx], ctx.y_train[idx]
             torch.manual_seed(stream_seed(cfg.seed, BODY_STREAM, self.epoch, step))  # dropout masks
-            with autocast:
-                out = self.method.training_loss(ctx, ctx.x_train[idx], ctx.y_train[idx])
-                aux_loss = self.aux.loss(ctx, out.features, ctx.y_train[idx])
-            loss = out.loss.float() if aux_loss is None else out.loss.float() + aux_loss.float()
+            draws = self.method.draw(ctx, x)
+            if self.captured:
+                begin_step()
+            loss, stats = self.step_loss(x, y, draws)
             bad = ~torch.isfinite(loss)
             first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
             self.optimizer.zero_grad(set_to_none=True)
@@ -258,12 +266,29 @@ class Run:
             self.optimizer.step()
             self.scheduler.step()
             loss_sum += loss.detach()
-            for key, value in out.stats.items():
+            for key, value in stats.items():
                 sums[key] = sums.get(key, 0.0) + value.detach().float()
         bad_step = int(first_bad)  # the epoch's one host synchronisation
         if bad_step >= 0:
             raise self.non_finite_error(bad_step)
         return self.epoch_metrics(order_hash, epoch_info, loss_sum, sums, time.perf_counter() - start)
+
+    def _step_loss(
+        self, x: torch.Tensor, y: torch.Tensor, draws: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The step's fp32 loss (the method's and the auxiliary one) and its stats, from the batch and the
+        step's draws alone: what ``runtime.capture`` compiles, and with it the backward."""
+        with self.autocast():
+            out = self.method.loss(self.ctx, x, y, draws)
+            aux_loss = self.aux.loss(self.ctx, out.features, y)
+        loss = out.loss.float() if aux_loss is None else out.loss.float() + aux_loss.float()
+        return loss, out.stats
+
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast on CUDA with ``runtime.bf16``; off elsewhere."""
+        return torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.cfg.runtime.bf16
+        )
 
     def non_finite_error(self, step: int) -> NonFiniteLossError:
         return NonFiniteLossError(
@@ -314,15 +339,20 @@ class Run:
 
     @torch.no_grad()
     def predict(self, x) -> torch.Tensor:
+        """The model's fp32 outputs, in chunks of ``train.eval_batch_size``. A captured run pads the last
+        chunk with copies of its last sample (one static shape; in eval mode samples do not interact)."""
         self.model.eval()
         x = torch.as_tensor(x)
+        size = self.cfg.train.eval_batch_size
         outputs = []
-        autocast = torch.autocast(
-            "cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and self.cfg.runtime.bf16
-        )
-        for chunk in x.split(self.cfg.train.eval_batch_size):
-            with autocast:
-                outputs.append(self.model(chunk.to(self.device)).float())
+        for chunk in x.split(size):
+            n = len(chunk)
+            if self.captured:
+                chunk = torch.cat([chunk, chunk[-1:].expand(size - n, *chunk.shape[1:])])
+                begin_step()
+            with self.autocast():
+                out = self.forward(chunk.to(self.device))[:n]
+            outputs.append(out.to(torch.float32, copy=True))  # a CUDA graph's output is overwritten by its next replay
         return torch.cat(outputs)
 
     def _evaluate(self, split: str, x, y) -> dict[str, float]:

@@ -11,8 +11,8 @@ module here has a layer). docs/sweeps.md, "How sweeps/ is laid out", says what e
 LAYERS = {
     # what the user asked for: the YAML spec and the command line, validated
     "spec": ("options", "spec"),
-    # the trials as they will run: fused, keyed, matched with finished ones, costed; where results live
-    "plan": ("storage", "identity", "fused", "reuse", "cost", "plan"),
+    # the trials as they will run: fused, keyed, matched with finished ones, packed on nodes, costed; where results live
+    "plan": ("storage", "identity", "fused", "reuse", "plan", "packing", "cost"),
     # Ray: start or join it, build and run the Tuner; the trainable that runs in each trial
     "launch": ("runner", "trainable"),
     # what a launch leaves: summary.md, the progress view, trackers, result files, the tuned config

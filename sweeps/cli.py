@@ -180,10 +180,17 @@ def command(spec: str, description: str | None = None, argv: list[str] | None = 
 
 
 def dry_run(sweep: Any, options: LaunchOptions) -> int:
-    """Print the sweep and what it will cost (``--calibrate``: measured here first); start no Ray."""
-    from sweeps import cost, plan, storage
+    """Print the sweep, how its trials pack on the nodes it would run on (``--address``: cluster.yaml's
+    node types, else this machine) and what it will cost (``--calibrate``: measured here first); start no Ray."""
+    from sweeps import cost, packing, plan, storage
+    from sweeps.spec import SpecError
 
+    try:
+        nodes, where = packing.nodes_for(options.address)
+    except SpecError as err:  # a cluster file without usable node shapes
+        return refuse(str(err))
     print(plan.describe(sweep))
+    print("\n".join(packing.render(sweep, nodes, where)))
     try:
         estimate = cost.estimate(sweep, calibrate=options.calibrate)
     except RuntimeError as err:  # a GPU sweep calibrated on a machine without one

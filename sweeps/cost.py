@@ -44,6 +44,7 @@ from pare_core.formatting import fmt_duration, markdown_table
 from sweeps import storage
 from sweeps.fused import seeds_of
 from sweeps.identity import TRIAL_KEY, canonical_config, config_only
+from sweeps.packing import gpu_count, local_slots, trial_configs
 from sweeps.spec import Sweep
 
 PROBE_EPOCHS = 2  # the first epoch carries the one-off costs; the second is a steady one
@@ -144,29 +145,6 @@ def device_name(kind: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}"
 
 
-def gpu_count() -> int:
-    """GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else the driver's /proc entries."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    return len(list(Path("/proc/driver/nvidia/gpus").glob("*")))
-
-
-def local_slots(sweep: Sweep, cpus: float | None = None, gpus: float | None = None) -> int:
-    """Trials that run at once on a machine with ``cpus`` and ``gpus`` (default: this one), capped by
-    the searcher's concurrency and the number of trials; with arms of their own resources, as many as
-    fit of the largest. 0 when a trial does not fit."""
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    gpus = gpu_count() if gpus is None else gpus
-    need = {kind: max(sweep.trial_resources(c)[kind] for c in trial_configs(sweep)) for kind in ("cpu", "gpu")}
-    fits = [math.floor(cpus / need["cpu"] + 1e-9) if need["cpu"] > 0 else sweep.n_trials]
-    if need["gpu"] > 0:
-        fits.append(math.floor(gpus / need["gpu"] + 1e-9))
-    if sweep.search["type"] != "grid":
-        fits.append(int(sweep.search.get("max_concurrent", sweep.n_trials)))
-    return max(0, min([*fits, sweep.n_trials]))
-
-
 def makespan(durations: Sequence[float], slots: int, busy: Sequence[float] = ()) -> float:
     """Seconds until ``durations`` (in launch order) are done on ``slots`` workers, each starting on the
     first worker to free up; ``busy`` are the seconds left on workers already running something."""
@@ -189,7 +167,8 @@ def makespan(durations: Sequence[float], slots: int, busy: Sequence[float] = ())
 
 def cost_key(trial: dict[str, Any], device: str, n_threads: int) -> str:
     """The cache key of a trial config's timings: its resolved config minus seed (the trial identity's
-    config part) with the execution that sets the speed: device model, threads and ``torch.compile``."""
+    config part) with the execution that sets the speed: device model, threads, ``torch.compile`` and a
+    captured step (named only when on, so keys measured before ``runtime.capture`` existed still match)."""
     config = {k: v for k, v in canonical_config(trial).items() if k != "seed"}
     payload = {
         "config": config,
@@ -197,6 +176,8 @@ def cost_key(trial: dict[str, Any], device: str, n_threads: int) -> str:
         "threads": n_threads,
         "compile": bool(trial.get("runtime.compile", False)),
     }
+    if trial.get("runtime.capture"):
+        payload["capture"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
@@ -262,12 +243,6 @@ def probe(trial: dict[str, Any], kind: str, n_threads: int, key: str) -> Measure
 
 
 # -- the estimate -----------------------------------------------------------------------------------
-
-
-def trial_configs(sweep: Sweep) -> list[dict[str, Any]]:
-    """Every trial's config; a searcher's trials are not known before they run, so each counts as the
-    base config (searched keys such as ``train.lr`` barely change the time per epoch)."""
-    return sweep.trials if sweep.search["type"] == "grid" else [sweep.base] * sweep.n_trials
 
 
 def estimate(

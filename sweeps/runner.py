@@ -23,9 +23,9 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from pare_core.config import inert_keys
 from pare_core.formatting import short
 from sweeps import storage
-from sweeps.cost import local_slots
 from sweeps.fused import seed_text
 from sweeps.identity import ARM_KEY, config_only
+from sweeps.packing import local_slots
 from sweeps.plan import resources_text
 from sweeps.spec import Sweep
 from sweeps.trainable import train_trial

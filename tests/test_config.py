@@ -46,6 +46,8 @@ def test_string_values_from_the_command_line_are_typed():
         ({"finetune.body": "half"}, ["finetune.body", "full", "frozen", "layernorm"]),
         ({"train.lr": 0}, ["train.lr", "> 0"]),
         ({"mix.weight": -2}, ["mix.weight", "-1"]),
+        ({"runtime.capture": "maybe"}, ["runtime.capture", "bool"]),
+        ({"runtime.capture": True, "runtime.compile": True}, ["runtime.compile", "runtime.capture", "false"]),
     ],
 )
 def test_bad_input_names_key_value_and_allowed(flat, fragments):

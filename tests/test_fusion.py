@@ -5,18 +5,22 @@ fine-tuning and for PaRe in both gate phases (epoch 1 warm: Gumbel straight-thro
 top-k). Every seed's per-epoch metrics must agree within ``RTOL``: the batched matrix products sum in
 another order, so float rounding differs; a different data order, draw or dropout mask would differ by
 far more (e.g. one dropout mask changed moves train_loss by ~1e-2). The batch fingerprints must match
-exactly. A resumed fused run continues every seed, and a diverging seed fails alone.
+exactly. A resumed fused run continues every seed, and a diverging seed fails alone. And the point of
+fusing (issue 21): every seed's trainable weights are one stacked tensor, so a fused step's matrix
+products are batched products, as many for four seeds as for one, not a Python loop per seed.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from pare_core.config import TrialConfig
-from pare_core.fusion import fit_seeds, fusion_blocker
+from pare_core.fusion import FUSED_STEP, FusedRun, fit_seeds, fusion_blocker
 from pare_core.inspect import gate_map
 from pare_core.train import NonFiniteLossError, fit
 
@@ -133,6 +137,7 @@ def test_every_seed_failing_raises(budget):
         ({"aux": "lsg"}, "aux=lsg"),
         ({"backbone.name": "efficientnet_lite0"}, "backbone.name=efficientnet_lite0"),
         ({"runtime.compile": True}, "runtime.compile"),
+        ({"runtime.capture": True}, "runtime.capture"),
     ],
 )
 def test_what_cannot_be_fused_says_why(keys, reason):
@@ -145,3 +150,42 @@ def test_what_cannot_be_fused_says_why(keys, reason):
 def test_the_default_arms_fuse():
     assert fusion_blocker(TrialConfig()) is None
     assert fusion_blocker(TrialConfig.from_flat({"method": "finetune"})) is None
+
+
+MATMULS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+
+
+def step_matmuls(flat: dict, seeds: list[int]) -> tuple[Counter, list[int]]:
+    """The matrix products inside one fused training step (forward, backward, optimiser: the
+    ``FUSED_STEP`` profiler range) of ``seeds``, counted by op, and the batch sizes of its ``bmm``s."""
+    fused = FusedRun(TrialConfig.from_flat(flat), seeds, None)
+
+    def in_step(event) -> bool:
+        while event is not None and event.name != FUSED_STEP:
+            event = event.cpu_parent
+        return event is not None
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        fused._train_epoch()
+    ops = [e for e in prof.events() if e.name in MATMULS and in_step(e)]
+    return Counter(e.name for e in ops), [e.input_shapes[0][0] for e in ops if e.name == "aten::bmm"]
+
+
+def test_a_fused_step_batches_the_seeds_matrix_products(tiny_budget):
+    """A RoBERTa body (tiny random config of the real model code) fine-tuned whole under PaRe: every body
+    weight trains, so every seed has its own, stacked. One step of four seeds runs the same matrix
+    products as one of one seed, with the seeds as the batch of each ``bmm``."""
+    flat = {
+        **tiny_budget,
+        "train.steps_per_epoch": 1,
+        "task.max_test": 50,
+        "backbone.name": "roberta_base",
+        "backbone.tiny": True,
+        "finetune.body": "full",
+        "task.tokens": 8,
+    }
+    one, one_batches = step_matmuls(flat, [0])
+    four, four_batches = step_matmuls(flat, [0, 1, 2, 3])
+    assert one["aten::bmm"] > 0
+    assert four == one
+    assert max(four_batches) == 4 * max(one_batches)

@@ -163,3 +163,30 @@ def test_subset_khot_counts():
 def test_empty_selection_has_no_slots():
     sel = select(*_logits(), 0, _gate(), warm=True)
     assert isinstance(sel, Selection) and (sel.target_slot < 0).all() and (sel.source_slot < 0).all()
+
+
+@pytest.mark.parametrize("selection,warm,form", list(itertools.product(SELECTIONS, (True, False), ("keep", "blend"))))
+def test_a_tensor_k_selects_and_differentiates_as_the_int(selection, warm, form):
+    """A captured step reads k from a tensor and runs the relaxed k-hots' passes for the warm phase's
+    widest k range (runtime.capture): the selection and the gate's gradient are the int k's."""
+    target_logits, source_logits = _logits(batch=16, tokens=8, seed=3, scale=2.0)
+    cfg = _gate(selection=selection, threshold=0.5, straight_through=form)
+    noise = (torch.rand(16, 8, generator=torch.Generator().manual_seed(2)), torch.rand(16, 10))
+    results = []
+    for k, k_range in ((3, None), (torch.tensor(3), (1, 6))):
+        target, source = target_logits.clone().requires_grad_(), source_logits.clone().requires_grad_()
+        sel = select(target, source, k, cfg, warm=warm, noise=noise, k_range=k_range)
+        mixed = mix_tokens(
+            torch.randn(16, 8, 4, generator=torch.Generator().manual_seed(0)), torch.ones(16, 10, 4), sel, form
+        )
+        if mixed.tokens.requires_grad:
+            mixed.tokens.square().sum().backward()
+        results.append((sel, mixed.tokens.detach(), target.grad, source.grad))
+    (sel_int, tokens_int, *grads_int), (sel_t, tokens_t, *grads_t) = results
+    for name in ("target", "source", "target_slot", "source_slot"):
+        assert torch.equal(getattr(sel_int, name).detach(), getattr(sel_t, name).detach()), name
+    assert torch.equal(tokens_int, tokens_t)
+    for a, b in zip(grads_int, grads_t):
+        assert (a is None and b is None) or torch.allclose(a, b, atol=1e-6)
+    if warm and selection in ("topk", "threshold"):
+        assert grads_int[0] is not None and grads_int[0].abs().sum() > 0  # the comparison has a gradient to compare

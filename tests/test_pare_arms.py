@@ -68,7 +68,7 @@ def test_batchnorm_bodies_keep_mixed_samples_out_of_the_clean_statistics(tiny):
     norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert norms
     before = [m.running_mean.clone() for m in norms]
-    out = method.training_loss(run.ctx, x, y)
+    out = method.loss(run.ctx, x, y, method.draw(run.ctx, x))
     after_step = [m.running_mean.clone() for m in norms]
     for m, value in zip(norms, before):  # replay the clean pass alone from the same start
         m.running_mean.copy_(value)

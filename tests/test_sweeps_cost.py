@@ -69,15 +69,6 @@ def test_cost_key_is_the_trial_identity_minus_seed_plus_the_machine():
     assert len({cost.cost_key(topk, d, n) for d, n in (("cpu: X", 1), ("cpu: X", 2), ("cuda: Y", 1))}) == 3
 
 
-def test_local_slots_follow_the_trials_resources():
-    gate = build("ablate_gate", Overrides())  # 1 CPU per trial
-    assert cost.local_slots(gate, cpus=2, gpus=0) == 2 and cost.local_slots(gate, cpus=16, gpus=0) == 16
-    backbone = build("ablate_backbone", Overrides())  # arms hold 0.5 or 0.25 GPU
-    assert cost.local_slots(backbone, cpus=16, gpus=0) == 0 and cost.local_slots(backbone, cpus=16, gpus=1) == 2
-    tune = build("tune_task", Overrides())
-    assert cost.local_slots(tune, cpus=64, gpus=0) == tune.search["max_concurrent"]
-
-
 def test_cpu_dry_run_shows_cpu_hours_inert_keys_and_an_existing_folder(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("PARE_DATA", str(tmp_path / "data"))
     assert main("ablate_gate", argv=["--dry-run", "--storage-path", str(tmp_path)]) == 0

@@ -39,6 +39,9 @@ class StepOut:
     stats: dict[str, Tensor] = field(default_factory=dict)  # per-step scalars averaged per epoch
 
 
+# A step's fp32 loss and stats from (x, y, draws): ``Run._step_loss``, or it compiled (``runtime.capture``).
+StepLoss = Callable[[Tensor, Tensor, dict[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
+
 STAGE_STEPS = "stage/steps"  # supervised optimiser steps a stage before fine-tuning took (budget accounting)
 
 
@@ -84,9 +87,6 @@ class Method:
         """The step's loss: a function of the model's parameters, the batch and the draws alone."""
         features = ctx.model.encode(ctx.model.embed(x))
         return StepOut(ctx.loss_fn(ctx.model.head(features), y), features)
-
-    def training_loss(self, ctx: TrainContext, x: Tensor, y: Tensor) -> StepOut:
-        return self.loss(ctx, x, y, self.draw(ctx, x))
 
 
 class Aux:

@@ -83,6 +83,16 @@ class PareMethod(Method):
         self.last_probe_scores: np.ndarray | None = None
         self.k = 0
         self.warm = False
+        self.mixes = False  # k > 0 this epoch; the loss branches on it, never on k itself (runtime.capture)
+        # A captured step reads this epoch's k from a tensor, so a new k needs no new graph; its warm
+        # phase runs the relaxed k-hots' passes for the warm epochs' lowest and highest k (pare_core.gate).
+        self.count: Tensor | None = None
+        self.warm_k_range: tuple[int, int] | None = None
+        if cfg.runtime.capture:
+            self.count = torch.zeros((), dtype=torch.long, device=ctx.device)
+            n_tokens, epochs = model.plan.n_tokens, cfg.train.epochs
+            warm_ks = [self._n_replaced(epoch, n_tokens) for epoch in range(min(self.warm_epochs, epochs))]
+            self.warm_k_range = (min(warm_ks), max(warm_ks)) if warm_ks else None
 
     def before_training(self, ctx: TrainContext) -> dict[str, float]:
         """ORCA + PaRe: with ``align.epochs > 0`` ORCA's alignment stage runs first (the official PaRe
@@ -91,11 +101,18 @@ class PareMethod(Method):
 
     def start_epoch(self, ctx: TrainContext) -> dict[str, float]:
         n_tokens = ctx.model.plan.n_tokens
-        self.k = curriculum.n_replaced(self.cfg.curriculum, ctx.epoch, self.cfg.train.epochs, n_tokens)
-        if self.cfg.gate.selection == "none":
-            self.k = 0
+        self.k = self._n_replaced(ctx.epoch, n_tokens)
+        self.mixes = self.k > 0
+        if self.count is not None:
+            self.count.fill_(self.k)
         self.warm = ctx.epoch < self.warm_epochs
         return {"ratio": self.k / n_tokens, "k": float(self.k), "gate_warm": float(self.warm)}
+
+    def _n_replaced(self, epoch: int, n_tokens: int) -> int:
+        """k at 0-based ``epoch``: the curriculum's, 0 with ``gate.selection=none``."""
+        if self.cfg.gate.selection == "none":
+            return 0
+        return curriculum.n_replaced(self.cfg.curriculum, epoch, self.cfg.train.epochs, n_tokens)
 
     @torch.no_grad()
     def end_epoch(self, ctx: TrainContext) -> dict[str, float]:
@@ -154,14 +171,23 @@ class PareMethod(Method):
         features = model.encode(tokens)  # the clean pass first: its dropout masks are the same in every arm
         clean = ctx.loss_fn(model.head(features), y)
         stats = {"gate_mean": torch.sigmoid(target_logits.detach()).mean()}
-        if self.k == 0:  # nothing to replace: no mixed pass (selection=none, or the curriculum reached 0)
+        if not self.mixes:  # nothing to replace: no mixed pass (selection=none, or the curriculum reached 0)
             stats["gate_selected_frac"] = torch.zeros_like(stats["gate_mean"])
             return StepOut(clean, features, stats)
 
         n_mix = self.n_mixed(x.shape[0])
         src_tokens, y_src = draws["source_tokens"], draws["source_labels"]
         noise = (draws["target_noise"], draws["source_noise"]) if "target_noise" in draws else None
-        selection = select(target_logits[:n_mix], model.gate(src_tokens), self.k, cfg.gate, warm=self.warm, noise=noise)
+        k = self.k if self.count is None else self.count
+        selection = select(
+            target_logits[:n_mix],
+            model.gate(src_tokens),
+            k,
+            cfg.gate,
+            warm=self.warm,
+            noise=noise,
+            k_range=self.warm_k_range,
+        )
         mix = mix_tokens(tokens[:n_mix], src_tokens, selection, cfg.gate.straight_through)
         with frozen_running_stats(model.backbone):
             mixed = model.encode(mix.tokens)
