@@ -5,6 +5,11 @@ has left its last line as JSON (bench/step.py, bench/fusion.py), so the table is
 there and names each step that did not finish. Step times are the last phase's median (PaRe's hard
 top-k epochs; steady epochs for the bare body).
 
+Capture's default (issue 21) is decided by a default-length trial, compile time included: capture costs
+its run's extra seconds (the captured run's wall time minus eager's, first repeat: set-up and compiling)
+and saves the per-step difference, so it pays after ``extra s / saved ms`` steps; a default trial (the
+bench's task and batch, ``train.epochs`` of the default config) takes ``steps_per_epoch x epochs`` steps.
+
 MFU of the paper-size PaRe step (RoBERTa-base, full fine-tune, batch 64 x 64 tokens): model FLOPs of
 the matmuls, 2 per multiply-add, the backward twice the forward (Kaplan et al. 2020, "Scaling Laws for
 Neural Language Models", section 2.1), times 2 for PaRe's two backbone passes (clean and mixed).
@@ -52,6 +57,19 @@ def steady_ms(result: dict | None, arm: str) -> float | None:
     return list(result["ms"].values())[-1][arm]
 
 
+def break_even(eager: dict | None, captured: dict | None, arm: str) -> dict | None:
+    """What capture costs and saves for ``arm`` of a bench/step.py result pair, and the steps it needs to pay."""
+    if eager is None or captured is None:
+        return None
+    from pare_core.config import TrialConfig
+
+    extra_s = captured["run_s"][arm][0] - eager["run_s"][arm][0]
+    saved_ms = steady_ms(eager, arm) - steady_ms(captured, arm)
+    default_steps = eager["steps_per_epoch"] * TrialConfig().train.epochs
+    steps = extra_s / (saved_ms / 1000) if saved_ms > 0 else None
+    return {"extra_s": extra_s, "saved_ms": saved_ms, "break_even_steps": steps, "default_trial_steps": default_steps}
+
+
 def collect(out: Path, quick: bool, peak_tflops: float) -> dict:
     steps = {}
     for rc in sorted(out.glob("*.rc")):
@@ -78,6 +96,9 @@ def collect(out: Path, quick: bool, peak_tflops: float) -> dict:
         "weights": weights,
         "steps": {name: {k: v for k, v in step.items() if k != "result"} for name, step in steps.items()},
         "ms_per_step": ms,
+        "capture_break_even": {
+            arm: break_even(res.get("pare_eager"), res.get("pare_captured"), arm) for arm in ("finetune", "pare")
+        },
         "fused_vs_separate": (res.get("fused_vs_separate") or {}).get("samples_per_s"),
         "fused_vs_separate_wall_s": (res.get("fused_vs_separate") or {}).get("wall_s"),
         "gate_ablation_s": res.get("gate_ablation"),
@@ -99,6 +120,14 @@ def markdown(report: dict) -> str:
         captured = report["ms_per_step"]["captured"][name]
         ratio = eager / captured if eager and captured else None
         lines.append(f"| {name} ms/step | {fmt(eager)} | {fmt(captured)} | {fmt(ratio, '.2f')} |")
+    for arm, even in report["capture_break_even"].items():
+        if even:
+            steps = even["break_even_steps"]
+            pays = "never" if steps is None else f"after {steps:.0f} steps"
+            lines.append(
+                f"| {arm}: capture's extra run s / saved ms per step | {even['extra_s']:.1f} | {even['saved_ms']:.2f} | "
+                f"pays {pays} (a default trial: {even['default_trial_steps']} steps) |"
+            )
     for seeds, rate in (report["fused_vs_separate"] or {}).items():
         lines.append(
             f"| {seeds} seeds samples/s, separate / fused | {rate['separate']:.0f} | {rate['fused']:.0f} | "

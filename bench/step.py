@@ -3,8 +3,11 @@
 Not a test: prints ratios for the closing note / README. The two arms run interleaved (one repeat of
 each, then the next), same task, backbone, batch and tokens; the table shows medians over repeats.
 PaRe keeps k > 0 in every epoch (constant curriculum), so every PaRe step is a mixing step; the first
-half of the epochs is PaRe's Gumbel straight-through warm phase, the rest hard top-k. Epoch 1 also
-pays one-off costs, so it is left out of its phase's median when the phase has other epochs.
+half of the epochs is PaRe's Gumbel straight-through warm phase, the rest hard top-k. A phase's first
+epoch pays one-off costs (warm-up; with ``runtime.capture``, compiling the phase's graph), so it is left
+out of the phase's median when the phase has other epochs. Each arm's whole run (set-up and compiling
+included) is timed too: with ``runtime.capture`` the run time against eager's is what capture costs
+before it pays (``bench/gpu_report.py`` turns it into a break-even step count).
 
 - default: PaRe / fine-tune, what mixing costs per step.
 - ``--structure official``: the official code's PaRe step / ours. The official step embeds the source
@@ -41,11 +44,13 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from pare_core import train  # noqa: E402
+from pare_core.capture import begin_step, capture  # noqa: E402
 from pare_core.config import TrialConfig, parse_sets  # noqa: E402
 from pare_core.methods.base import TrainContext  # noqa: E402
 from pare_core.methods.pare import PareMethod  # noqa: E402
 
 Epochs = list[tuple[float, bool]]  # per epoch: (ms per optimiser step, PaRe's warm phase)
+Timed = tuple[Epochs, float, int]  # the epochs, the whole run's seconds, optimiser steps per epoch
 
 
 class EmbeddedEachStep:
@@ -74,23 +79,30 @@ class OfficialStepPare(PareMethod):
         ctx.source = dataclasses.replace(ctx.source, tokens=tokens)
 
 
-def fit_ms(flat: dict, method: type[PareMethod] | None = None) -> Epochs:
-    """Milliseconds per optimiser step of a real ``fit``, per epoch; ``method`` replaces the configured class."""
+def fit_ms(flat: dict, method: type[PareMethod] | None = None) -> Timed:
+    """Milliseconds per optimiser step of a real ``fit``, per epoch; ``method`` replaces the configured class.
+
+    With ``runtime.capture`` every fit compiles afresh, as a trial does in its own process (dynamo's cache
+    is reset first; inductor's on-disk cache may still serve a later repeat)."""
     cfg = TrialConfig.from_flat(flat)
     out: Epochs = []
+    if cfg.runtime.capture:
+        torch._dynamo.reset()
 
     def report(metrics: dict, _checkpointer) -> None:
         ms = 1000.0 * cfg.train.batch_size / metrics["samples_per_s"]
         out.append((ms, bool(metrics.get("gate_warm", 0.0))))
 
     with mock.patch.object(train, "build_method", method or train.build_method):
-        train.fit(cfg, report)
-    return out
+        final = train.fit(cfg, report)
+    return out, final["wall_s"], final["optimizer_steps"] // cfg.train.epochs
 
 
-def bare_ms(flat: dict) -> Epochs:
+def bare_ms(flat: dict) -> Timed:
     """The bare body at the run's batch and tokens: forward + backward, every body weight frozen, the
-    input tokens (one real training batch, embedded once) requiring grad; as many steps per epoch as ``fit``."""
+    input tokens (one real training batch, embedded once) requiring grad; as many steps per epoch as ``fit``.
+    With ``runtime.capture`` the body's forward is compiled as the captured step is (``pare_core.capture``)."""
+    started = time.perf_counter()
     run = train.Run(TrialConfig.from_flat(flat), resume=None)
     model, cfg = run.model, run.cfg
     model.backbone.requires_grad_(False)
@@ -98,24 +110,26 @@ def bare_ms(flat: dict) -> Epochs:
     with torch.no_grad():
         tokens = model.embed(run.ctx.x_train[: cfg.train.batch_size])
     tokens.requires_grad_(True)
-    bf16 = run.device.type == "cuda" and cfg.runtime.bf16
+    encode = capture(model.encode, run.device) if cfg.runtime.capture else model.encode
     out: Epochs = []
     for _ in range(cfg.train.epochs):
         start = time.perf_counter()
         for _ in range(run.steps_per_epoch):
             tokens.grad = None
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-                features = model.encode(tokens)
+            if cfg.runtime.capture:
+                begin_step()
+            with run.autocast():
+                features = encode(tokens)
             features.float().sum().backward()
         if run.device.type == "cuda":
             torch.cuda.synchronize()
         out.append((1000.0 * (time.perf_counter() - start) / run.steps_per_epoch, False))
-    return out
+    return out, time.perf_counter() - started, run.steps_per_epoch
 
 
 def phases(runs: dict[str, list[Epochs]]) -> dict[str, list[int]]:
-    """Epoch indices of each phase, from PaRe's warm flags (all one phase without PaRe); epoch 1 is left
-    out of a phase that has other epochs."""
+    """Epoch indices of each phase, from PaRe's warm flags (all one phase without PaRe); a phase's first
+    epoch is left out when the phase has other epochs."""
     flags = next(([w for _, w in run] for repeats in runs.values() for run in repeats if any(w for _, w in run)), [])
     n_epochs = len(next(iter(runs.values()))[0])
     flags = flags or [False] * n_epochs
@@ -123,7 +137,7 @@ def phases(runs: dict[str, list[Epochs]]) -> dict[str, list[int]]:
     out = {}
     for warm, name in names.items():
         idx = [i for i, w in enumerate(flags) if w == warm]
-        idx = idx[1:] if len(idx) > 1 and idx[0] == 0 else idx
+        idx = idx[1:] if len(idx) > 1 else idx
         if idx:
             span = f"epoch {idx[0] + 1}" if len(idx) == 1 else f"epochs {idx[0] + 1}-{idx[-1] + 1}"
             out[f"{name} ({span})"] = idx
@@ -142,7 +156,7 @@ def main() -> None:
     base = {"train.epochs": args.epochs, "gate.warm_frac": 0.5, "curriculum.shape": "constant"}
     base.update(parse_sets(args.set))
     pare, finetune = {**base, "method": "pare"}, {**base, "method": "finetune"}
-    arms: dict[str, Callable[[], Epochs]]  # the numerator first
+    arms: dict[str, Callable[[], Timed]]  # the numerator first
     if args.structure == "official":
         arms = {
             "official": lambda: fit_ms({**pare, "runtime.bf16": False}, OfficialStepPare),
@@ -159,9 +173,13 @@ def main() -> None:
         arms = {"pare": lambda: fit_ms(pare), "finetune": lambda: fit_ms(finetune)}
         note = "pare: clean and mixed batches as two backbone passes, clean first"
     runs: dict[str, list[Epochs]] = {name: [] for name in arms}
+    run_s: dict[str, list[float]] = {name: [] for name in arms}
+    steps_per_epoch = 0
     for _ in range(args.repeats):
         for name, arm in arms.items():
-            runs[name].append(arm())
+            epochs, seconds, steps_per_epoch = arm()
+            runs[name].append(epochs)
+            run_s[name].append(seconds)
     top, bottom = arms
     ms = {
         phase: {name: statistics.median(run[i][0] for run in repeats for i in idx) for name, repeats in runs.items()}
@@ -178,7 +196,19 @@ def main() -> None:
     for phase, row in ms.items():
         print(f"| {phase} | {row[top]:.1f} | {row[bottom]:.1f} | {row[top] / row[bottom]:.2f} |")
     ratios = {phase: row[top] / row[bottom] for phase, row in ms.items()}
-    print(json.dumps({"ratio": f"{top}/{bottom}", "ratios": ratios, "ms": ms, "overrides": args.set}))
+    print(
+        json.dumps(
+            {
+                "ratio": f"{top}/{bottom}",
+                "ratios": ratios,
+                "ms": ms,
+                "run_s": run_s,
+                "epochs": args.epochs,
+                "steps_per_epoch": steps_per_epoch,
+                "overrides": args.set,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

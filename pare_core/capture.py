@@ -23,7 +23,8 @@ What keeps the graphs few and valid:
 
 The default is off (eager): whether capture pays for its compile time in a default-length trial has to
 be measured on a GPU, and none was available; ``bench/gpu.sh`` measures it (its "captured" column).
-On this 2-CPU machine compiling one graph takes 20-50 s, more than a default trial's steps.
+On this 2-CPU machine, compiling the tiny test model's graphs takes 15-40 s per method (cold cache,
+``tests/test_capture.py``), more than a default trial's steps take eagerly.
 """
 
 from __future__ import annotations

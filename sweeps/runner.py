@@ -109,9 +109,12 @@ def concurrency(sweep: Sweep) -> tuple[int, str]:
 def restore(experiment: str, sweep: Sweep) -> tune.Tuner | None:
     """The Tuner of the launch saved at ``experiment``, set to rerun its unfinished and errored trials;
     None when the first launch stopped before Tune saved any state."""
-    if not tune.Tuner.can_restore(experiment):
+    fs, path = storage.filesystem(experiment)
+    if not tune.Tuner.can_restore(path, storage_filesystem=fs):
         return None
-    return tune.Tuner.restore(experiment, trainable(sweep), resume_unfinished=True, resume_errored=True)
+    return tune.Tuner.restore(
+        path, trainable(sweep), resume_unfinished=True, resume_errored=True, storage_filesystem=fs
+    )
 
 
 def tuner(sweep: Sweep, storage_path: str, experiment: str, callbacks: list[tune.Callback]) -> tune.Tuner:
@@ -136,6 +139,7 @@ def tuner(sweep: Sweep, storage_path: str, experiment: str, callbacks: list[tune
             OptunaSearch(seed=sweep.search.get("seed", 0), study_name=sweep.name, storage=optuna_storage(experiment)),
             max_concurrent=int(sweep.search.get("max_concurrent", 2)),
         )
+    fs, fs_path = storage.filesystem(storage_path)  # what trials write through: patient with S3
     scheduler = FIFOScheduler()
     if sweep.scheduler["type"] == "asha":
         scheduler = ASHAScheduler(
@@ -161,7 +165,8 @@ def tuner(sweep: Sweep, storage_path: str, experiment: str, callbacks: list[tune
         ),
         run_config=tune.RunConfig(
             name=sweep.name,
-            storage_path=storage_path,
+            storage_path=fs_path,
+            storage_filesystem=fs,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

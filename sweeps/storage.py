@@ -5,6 +5,10 @@ runs on (no syncing to the head). A folder on the head's own disk is therefore o
 nodes share that disk: one machine (a laptop, or fake nodes of ``ray.cluster_utils.Cluster``) or a
 network filesystem (NFS/EFS/Lustre... mounted at the same path everywhere). Anything else fails at
 the first checkpoint, minutes into the sweep; we refuse it at launch instead.
+
+An object store that stops answering for a while (a network blip, a restarting endpoint) must not end
+trials: every read and write of a running sweep goes through :func:`filesystem`, whose S3 client keeps
+retrying for about 100 s (:data:`S3_TRIES`; tests/test_sweeps_s3.py cuts S3 off for 20 s mid-sweep).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ import pyarrow.fs
 
 # Filesystem types (from /proc/mounts) that are shared between machines.
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "glusterfs", "ceph", "gpfs", "beegfs", "efs", "9p")
+
+# pyarrow's S3 client gives up after 3 tries, within a second: an S3 endpoint that was unreachable for
+# 20 s failed the checkpoint upload of every trial running then, and each retry of those trials failed
+# again while it lasted. AWS's default strategy waits 25 ms * 2**n before try n+1: 12 tries span ~100 s.
+S3_TRIES = 12
 
 
 def resolve(storage_path: str) -> str:
@@ -42,9 +51,9 @@ def unwritable(storage_path: str) -> str | None:
     the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...), as Ray's own storage does.
     """
     probe = join(storage_path, f".write-probe-{os.getpid()}")
-    try:
-        write_text(probe, "")
+    try:  # pyarrow's own impatient client: a dead endpoint is told in a second, not in 100 s
         fs, path = pyarrow.fs.FileSystem.from_uri(probe)
+        _write(fs, path, "")
         fs.delete_file(path)
     except (OSError, ValueError, pyarrow.ArrowException) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
@@ -96,9 +105,32 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
+class PatientS3FileSystem(pyarrow.fs.S3FileSystem):
+    """pyarrow's S3 filesystem, retrying :data:`S3_TRIES` times. pyarrow pickles an S3 filesystem without
+    its retry strategy, and Ray pickles the sweep's filesystem to every trial; this one is rebuilt with it."""
+
+    def __init__(self, options: dict[str, Any]):
+        super().__init__(**options, retry_strategy=pyarrow.fs.AwsDefaultS3RetryStrategy(max_attempts=S3_TRIES))
+
+    def __reduce__(self) -> tuple:
+        return PatientS3FileSystem, (super().__reduce__()[1][0],)
+
+
+def filesystem(uri: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """The filesystem and path of a local path or URI, as pyarrow resolves them (region, endpoint and
+    credentials from the URI and the AWS variables), an S3 one made patient (:class:`PatientS3FileSystem`)."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+    if isinstance(fs, pyarrow.fs.S3FileSystem):
+        fs = PatientS3FileSystem(fs.__reduce__()[1][0])  # the options pyarrow resolved from the URI
+    return fs, path
+
+
 def write_text(uri: str, text: str) -> None:
     """Write a small text file at a local path or URI; replaced atomically (readers never see half a file)."""
-    fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+    _write(*filesystem(uri), text)
+
+
+def _write(fs: pyarrow.fs.FileSystem, path: str, text: str) -> None:
     fs.create_dir(os.path.dirname(path), recursive=True)
     tmp = path + ".tmp"
     with fs.open_output_stream(tmp) as out:
@@ -110,7 +142,7 @@ def download(uri: str) -> Path:
     """A local copy of the folder at ``uri`` (``s3://...``, ``gs://...``) for readers that need files on
     disk (analysis, figures), fetched through the same filesystems (and AWS variables) as the sweep wrote
     it; in a temporary folder, removed when the process exits."""
-    fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+    fs, path = filesystem(uri)
     if fs.get_file_info(path).type != pyarrow.fs.FileType.Directory:
         raise FileNotFoundError(f"{uri}: no such folder")
     local = Path(tempfile.mkdtemp(prefix="pare-results-")) / Path(path).name
@@ -121,7 +153,7 @@ def download(uri: str) -> Path:
 
 def read_text(uri: str) -> str | None:
     """The file's text, or None if it does not exist."""
-    fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+    fs, path = filesystem(uri)
     if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
         return None
     with fs.open_input_stream(path) as f:

@@ -79,3 +79,11 @@ def smoke_sweep(request, tmp_path_factory) -> Callable[[str], Path]:
         return folder / "storage"
 
     return run_once
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first. The xdist workers take test files in collection order (``--dist loadfile``), so a
+    long file collected last (alphabetically, test_task_fits is) runs on one worker while the other has
+    nothing left to do. With the slow files first, the many short tests even the workers out at the end.
+    A stable sort: within each group the order stays as collected, the same in every worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

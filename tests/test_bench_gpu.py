@@ -19,8 +19,11 @@ def test_gpu_script_quick_rehearsal_writes_table_and_json(tmp_path):
     report = json.loads((tmp_path / "gpu.json").read_text())
     assert report["quick"] is True
     assert {step["rc"] for step in report["steps"].values()} == {0}, report["steps"]
-    for mode in ("eager", "captured"):
-        assert all(ms > 0 for ms in report["ms_per_step"][mode].values()), report["ms_per_step"]
+    assert all(ms > 0 for ms in report["ms_per_step"]["eager"].values()), report["ms_per_step"]
+    # no captured arm on the CPU (compiling takes minutes; tests/test_capture.py checks the captured step)
+    assert not any(name.endswith("_captured") for name in report["steps"]), report["steps"]
+    assert set(report["ms_per_step"]["captured"].values()) == {None}
+    assert set(report["capture_break_even"].values()) == {None}
     assert set(report["fused_vs_separate"]) == {"1", "2"}
     assert report["paper_pare"]["flops_per_step"] > 0 and report["paper_pare"]["mfu"] > 0
     table = (tmp_path / "gpu.md").read_text()

@@ -12,6 +12,8 @@ import contextlib
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Iterator
@@ -19,13 +21,16 @@ from typing import Iterator
 import pyarrow.fs
 import pytest
 import ray
-from sweep_results import wait_for, write_spec
+from sweep_results import TINY, read_trials, wait_for, write_spec
+from tcp_relay import Relay
 
 from analysis.load import load
 from sweeps import storage
 from sweeps.cli import main
 
 BUCKET = "pare-test-sweeps"
+OUTAGE_S = 20  # the outage
+EPOCHS = 12  # ~0.6 s each: the trials still run when the first checkpoint cuts S3 off
 
 
 def _free_port() -> int:
@@ -132,6 +137,51 @@ def test_sweep_writes_checkpoints_to_s3_resumes_from_them_and_analysis_reads_the
     finished = f"{trials.loc[-1, 'trial_dir']}/result.json"  # the trial that had finished was not run again
     assert objects(experiment)[finished] == stored[finished]
     assert "2 trials: 2 done" in storage.read_text(f"{experiment}/summary.md")
+
+
+@pytest.mark.slow
+def test_sweep_outlives_an_s3_outage_and_no_epoch_is_lost_or_repeated(s3, tmp_path, monkeypatch):
+    # The sweep reaches S3 through a relay; once the first checkpoint is in the bucket the relay is cut
+    # for OUTAGE_S (connections refused, open ones reset) while moto keeps what it holds, then restored.
+    relay = Relay(int(s3.rpartition(":")[2]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{relay.port}")
+    spec = write_spec(tmp_path / "outage.yaml", base={**TINY["base"], "train.epochs": EPOCHS}, seeds=[0, 1])
+    experiment = f"s3://{BUCKET}/outage/outage"
+    moto = pyarrow.fs.S3FileSystem(endpoint_override=s3)  # the server itself, not through the relay
+    outage: list[float] = []
+
+    def cut_at_first_checkpoint() -> None:
+        wait_for(
+            lambda: any(
+                "/checkpoint_" in i.path
+                for i in moto.get_file_info(
+                    pyarrow.fs.FileSelector(f"{BUCKET}/outage/outage", recursive=True, allow_not_found=True)
+                )
+            ),
+            120,
+            "the first checkpoint in the bucket",
+        )
+        outage.append(time.time())
+        relay.cut()
+        time.sleep(OUTAGE_S)
+        relay.restore()
+        outage.append(time.time())
+
+    cutter = threading.Thread(target=cut_at_first_checkpoint, daemon=True)
+    cutter.start()
+    try:
+        rc = main(str(spec), argv=["--storage-path", f"s3://{BUCKET}/outage"])
+    finally:
+        cutter.join()
+        relay.close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3)
+    trials = read_trials(storage.download(experiment))
+    assert rc == 0
+    assert len(trials) == 2
+    for t in trials:  # every curve whole, no epoch reported twice
+        assert [r["epoch"] for r in t["rows"]] == list(range(1, EPOCHS + 1)), t["dir"]
+    cut, restored = outage  # the outage fell mid-trial: reports before it and after it (whole seconds)
+    assert any(t["rows"][0]["timestamp"] <= cut and t["rows"][-1]["timestamp"] >= restored for t in trials)
 
 
 @pytest.mark.parametrize(
