@@ -52,8 +52,13 @@ def start_ray(address: str | None, n_trials: int) -> None:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(
-            address="local", include_dashboard=False, logging_level=logging.WARNING
-        )  # no "Started a local Ray" line
+            address="local",
+            include_dashboard=False,
+            logging_level=logging.WARNING,  # no "Started a local Ray" line
+            # Ray starts a worker per CPU for the first driver, which Tune's trial actors do not use
+            # (they start their own): ~1 CPU-s each, wasted on every launch (bench/sweep_overhead.py).
+            _system_config={"prestart_worker_first_driver": False},
+        )
     else:
         ray.init(address=address)
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(n_trials)

@@ -339,44 +339,21 @@ def test_paired_test_against_the_default_control(grid):
 
 
 def test_table_cli_shows_the_failed_trial(sweeps):
-    root = Path(__file__).resolve().parents[1]
-    for fmt in ("md", "latex"):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "analysis.print_table",
-                str(sweeps[0]),
-                "--format",
-                fmt,
-                "--control",
-                "gate.selection=random,curriculum.shape=linear",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=root,
-            timeout=60,
+    def print_table(*flags: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "analysis.print_table", str(sweeps[0]), *flags]
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=60
         )
+
+    for fmt in ("md", "latex"):
+        proc = print_table("--format", fmt, "--control", "gate.selection=random,curriculum.shape=linear")
         assert proc.returncode == 0, proc.stderr
         failed_row = next(line for line in proc.stdout.splitlines() if "topk" in line and "cosine" in line)
         assert "2/3 done, 1/3 failed" in failed_row
         assert "Control arm: shape=linear, selection=random" in proc.stdout
-    csv = subprocess.run(
-        [sys.executable, "-m", "analysis.print_table", str(sweeps[0]), "--format", "csv"],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=60,
-    ).stdout
-    frame = pd.read_csv(io.StringIO(csv)).set_index("arm")
+    frame = pd.read_csv(io.StringIO(print_table("--format", "csv").stdout)).set_index("arm")
     assert frame.loc["shape=cosine, selection=topk", "n_failed"] == 1
-    bad = subprocess.run(
-        [sys.executable, "-m", "analysis.print_table", str(sweeps[0]), "--control", "seed=1"],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=60,
-    )
+    bad = print_table("--control", "seed=1")
     assert bad.returncode == 2 and "seed is not a swept key" in bad.stderr
 
 

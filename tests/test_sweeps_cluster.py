@@ -39,6 +39,11 @@ def add_workers(cluster: Cluster, n: int, cpus: int) -> set[str]:
     return {node.node_id for node in nodes}
 
 
+def launch(cluster: Cluster, spec: Path, storage: Path, *flags: str) -> int:
+    """The sweep of ``spec`` on ``cluster``, results under ``storage``: the exit code."""
+    return main(str(spec), argv=["--address", cluster.address, "--storage-path", str(storage), *flags])
+
+
 def by_node(trials) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list] = {}
     for t in trials:
@@ -50,20 +55,7 @@ def by_node(trials) -> dict[str, list[tuple[float, float]]]:
 def test_trials_spread_over_all_gpu_nodes(cluster, tmp_path):
     workers = add_workers(cluster, 3, cpus=1)
     spec = write_spec(tmp_path / "spread.yaml", grid={"train.lr": [1e-3, 2e-3, 3e-3]}, seeds=[0])
-    rc = main(
-        str(spec),
-        argv=[
-            "--address",
-            cluster.address,
-            "--storage-path",
-            str(tmp_path / "res"),
-            "--gpus-per-trial",
-            "1",
-            "--cpus-per-trial",
-            "1",
-        ],
-    )
-    assert rc == 0
+    assert launch(cluster, spec, tmp_path / "res", "--gpus-per-trial", "1", "--cpus-per-trial", "1") == 0
     trials = read_trials(tmp_path / "res" / "spread")
     assert len(trials) == 3 and all(t["rows"][-1]["epoch"] == 3 for t in trials)
     nodes = by_node(trials)
@@ -74,20 +66,7 @@ def test_trials_spread_over_all_gpu_nodes(cluster, tmp_path):
 def test_half_gpu_trials_share_a_node(cluster, tmp_path):
     workers = add_workers(cluster, 2, cpus=2)
     spec = write_spec(tmp_path / "half.yaml", grid={"train.lr": [1e-3, 2e-3]}, seeds=[0, 1])
-    rc = main(
-        str(spec),
-        argv=[
-            "--address",
-            cluster.address,
-            "--storage-path",
-            str(tmp_path / "res"),
-            "--gpus-per-trial",
-            "0.5",
-            "--cpus-per-trial",
-            "1",
-        ],
-    )
-    assert rc == 0
+    assert launch(cluster, spec, tmp_path / "res", "--gpus-per-trial", "0.5", "--cpus-per-trial", "1") == 0
     nodes = by_node(read_trials(tmp_path / "res" / "half"))
     assert set(nodes) == workers and all(len(spans) == 2 for spans in nodes.values())
     for a, b in nodes.values():  # the two trials on a node held half its GPU each, at the same time
@@ -101,7 +80,7 @@ def test_each_arm_gets_its_own_resources(cluster, tmp_path):
         seeds=[0, 1],
         arms=[{"train.lr": 1e-3, "resources": {"gpu": 1}}, {"train.lr": 2e-3, "resources": {"gpu": 0.5}}],
     )
-    assert main(str(spec), argv=["--address", cluster.address, "--storage-path", str(tmp_path / "res")]) == 0
+    assert launch(cluster, spec, tmp_path / "res") == 0
     trials = read_trials(tmp_path / "res" / "arms")
     whole, half = ([interval(t["rows"]) for t in trials if t["config"]["train.lr"] == lr] for lr in (1e-3, 2e-3))
     assert len(whole) == len(half) == 2
