@@ -59,9 +59,14 @@ def unwritable(storage_path: str) -> str | None:
     except (OSError, ValueError, pyarrow.ArrowException) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         return f"--storage-path {storage_path} is not usable: {reason}"
-    finally:  # a dry run leaves no folder behind
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
+    finally:  # a dry run leaves no folder behind; rmdir only, so another launch's files stay
+        folder = Path(storage_path)
+        while created is not None and folder != created.parent:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another launch writes there now) or never made
+                break
+            folder = folder.parent
     return None
 
 
