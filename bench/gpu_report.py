@@ -100,6 +100,7 @@ def collect(out: Path, quick: bool, peak_tflops: float) -> dict:
             arm: break_even(res.get("pare_eager"), res.get("pare_captured"), arm) for arm in ("finetune", "pare")
         },
         "fused_vs_separate": (res.get("fused_vs_separate") or {}).get("samples_per_s"),
+        "fused_vs_separate_wall_s": (res.get("fused_vs_separate") or {}).get("wall_s"),
         "gate_ablation_s": res.get("gate_ablation"),
         "paper_pare": {"dims": dims, "flops_per_step": flops, "ms": paper_ms, "peak_tflops": peak_tflops, "mfu": mfu},
     }
@@ -132,10 +133,16 @@ def markdown(report: dict) -> str:
             f"| {seeds} seeds samples/s, separate / fused | {rate['separate']:.0f} | {rate['fused']:.0f} | "
             f"fused/separate {rate['fused'] / rate['separate']:.2f} |"
         )
+    for seeds, wall in (report["fused_vs_separate_wall_s"] or {}).items():
+        lines.append(
+            f"| {seeds} seeds end to end s (start-up included), separate / fused | {wall['separate']:.1f} | "
+            f"{wall['fused']:.1f} | separate/fused {wall['separate'] / wall['fused']:.2f} |"
+        )
     ablation = report["gate_ablation_s"]
     if ablation:
         lines.append(
-            f"| default gate ablation s, plain / fused | {ablation['unfused_s']:.1f} | {ablation['fused_s']:.1f} | |"
+            f"| default gate ablation s end to end, plain / fused | {fmt(ablation['unfused_s'])} | "
+            f"{fmt(ablation['fused_s'])} | |"
         )
     paper = report["paper_pare"]
     lines.append(

@@ -29,7 +29,7 @@ from sweeps.spec import SpecError, Sweep, load_yaml
 CLUSTER_FILE = Path(__file__).resolve().parents[1] / "cluster.yaml"  # the `ray up` cluster of docs/sweeps.md
 TRIAL_COUNT, SEARCHER, GPU_FRACTION, CPUS = (
     "the trial count",
-    "the searcher's max_concurrent",
+    "search.max_concurrent",
     "the GPU fraction",
     "CPUs",
 )
@@ -139,8 +139,8 @@ def pack(sweep: Sweep, node: Node) -> Packing:
     configs = trial_configs(sweep)
     need = {kind: max(sweep.trial_resources(c)[kind] for c in configs) for kind in ("cpu", "gpu")}
     room = {TRIAL_COUNT: sweep.n_trials}
-    if sweep.search["type"] != "grid":
-        room[SEARCHER] = int(sweep.search.get("max_concurrent", sweep.n_trials))
+    if "max_concurrent" in sweep.search:
+        room[SEARCHER] = int(sweep.search["max_concurrent"])
     if need["gpu"] > 0:
         room[GPU_FRACTION] = math.floor(node.gpus / need["gpu"] + 1e-9)
     room[CPUS] = math.floor(node.cpus / need["cpu"] + 1e-9)  # resources are validated: cpu > 0

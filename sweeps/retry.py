@@ -32,8 +32,9 @@ class UploadReportsBeforeRetry(Callback):
             trial.storage.syncer.wait()
         except Exception as error:  # Ray's own sync failed: say so, and still copy ours
             logger.warning("copying the results folder in the background failed: %s", error)
-        pyarrow.fs.copy_files(
-            trial.local_path,
-            trial.storage.trial_fs_path,
-            destination_filesystem=trial.storage.storage_filesystem,
-        )
+        # A trial that failed before its first report, in a process that an earlier trial had started
+        # (reuse_actors), has no folder in the results folder yet: copying into it failed with
+        # FileNotFoundError and took the driver down (tests/test_sweeps_faults.py, one trial at a time).
+        destination = trial.storage.storage_filesystem
+        destination.create_dir(trial.storage.trial_fs_path, recursive=True)
+        pyarrow.fs.copy_files(trial.local_path, trial.storage.trial_fs_path, destination_filesystem=destination)

@@ -127,7 +127,10 @@ def tuner(sweep: Sweep, storage_path: str, experiment: str, callbacks: list[tune
             **sweep.trials[0],
             **{k: tune.choice(list({repr(t[k]): t[k] for t in sweep.trials}.values())) for k in varying},
         }
-        search_alg = BasicVariantGenerator(points_to_evaluate=[{k: t[k] for k in varying} for t in sweep.trials])
+        search_alg = BasicVariantGenerator(
+            points_to_evaluate=[{k: t[k] for k in varying} for t in sweep.trials],
+            max_concurrent=sweep.search.get("max_concurrent", 0),  # 0: as many as the resources fit
+        )
     else:
         from ray.tune.search.optuna import OptunaSearch  # imports optuna (~1 s): only tuning needs it
 
@@ -137,7 +140,7 @@ def tuner(sweep: Sweep, storage_path: str, experiment: str, callbacks: list[tune
         }
         search_alg = ConcurrencyLimiter(
             OptunaSearch(seed=sweep.search.get("seed", 0), study_name=sweep.name, storage=optuna_storage(experiment)),
-            max_concurrent=int(sweep.search.get("max_concurrent", 2)),
+            max_concurrent=int(sweep.search["max_concurrent"]),
         )
     fs, fs_path = storage.filesystem(storage_path)  # what trials write through: patient with S3
     scheduler = FIFOScheduler()

@@ -30,6 +30,10 @@ TUNED_DIR = SPEC_DIR / "tuned"
 DOMAINS = ("uniform", "loguniform", "choice")  # how a searched key is sampled (search: optuna)
 SCHEDULERS = ("fifo", "asha")
 SEARCHES = ("grid", "optuna")
+# The keys each search type reads (sweeps.runner): max_concurrent caps the trials that run at once (a
+# grid's default: as many as the resources fit), num_samples and seed are the searcher's.
+OPTUNA_CONCURRENCY = 2  # a searcher learns from finished trials: few at once, unless the spec says more
+SEARCH_KEYS = {"grid": ("type", "max_concurrent"), "optuna": ("type", "num_samples", "max_concurrent", "seed")}
 _FIELDS = {
     "name",
     "base",
@@ -174,8 +178,7 @@ def build(spec: str, args: Overrides) -> Sweep:
         raise SpecError("--set seed=... is not allowed: use --seeds (e.g. --seeds 0-4)")
     base = _validated({}, layers)
 
-    search = {"type": "grid", **(use("search", None) or {})}
-    _check_choice(f"{path} search.type", search["type"], SEARCHES)
+    search = _search(path, {"type": "grid", **(use("search", None) or {})})
     fuse = _fuse_seeds(path, raw.get("fuse_seeds", False) if args.fuse_seeds is None else args.fuse_seeds, search)
     seeds = args.seeds or list(use("seeds", [0]))
     trials, space, arms = [], {}, []
@@ -368,6 +371,25 @@ def _check_fields(where: Any, raw: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise SpecError(f"{where}: unknown field {unknown[0]!r}: allowed fields are {', '.join(sorted(allowed))}")
+
+
+def _search(path: Path, search: dict[str, Any]) -> dict[str, Any]:
+    """``search`` checked: a known type, only the keys that type reads, counts that are positive integers."""
+    _check_choice(f"{path} search.type", search["type"], SEARCHES)
+    allowed = SEARCH_KEYS[search["type"]]
+    for key in search:
+        if key not in allowed:
+            raise SpecError(
+                f"{path} search: unknown field {key!r} for type {search['type']}: allowed fields are {', '.join(allowed)}"
+            )
+    if search["type"] == "optuna":
+        if "num_samples" not in search:
+            raise SpecError(f"{path} search: type optuna needs num_samples (an integer >= 1)")
+        search.setdefault("max_concurrent", OPTUNA_CONCURRENCY)
+    for key in ("num_samples", "max_concurrent"):
+        if key in search:
+            _int_at_least(path, f"search.{key}", search[key], 1)
+    return search
 
 
 def _check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:

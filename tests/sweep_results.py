@@ -27,6 +27,9 @@ TINY = {
     "checkpoint_every": 1,
     "max_failures": 2,
 }
+# For a test that does not look at trials running side by side: one trial at a time, so the launch
+# starts one trial process (Tune reuses it) instead of one per CPU; each costs ~6 CPU-s of imports.
+SERIAL = {"search": {"max_concurrent": 1}}
 
 
 def write_spec(path: Path, **fields: Any) -> Path:

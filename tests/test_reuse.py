@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sweep_results import read_trials, write_spec
+from sweep_results import SERIAL, read_trials, write_spec
 
 from analysis import provenance, tables
 from analysis.load import load
@@ -119,6 +119,7 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
         },
         arms=[{"gate.selection": "random"}, {"gate.selection": "threshold"}],
         seeds=[0],
+        **SERIAL,
     )
     storage = tmp_path / "store"
     first = _launch(spec, storage)
@@ -131,6 +132,7 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     trials = read_trials(experiment)
     launched = [t for t in trials if t["dir"].name not in before]
     assert len(launched) == 3 and len(trials) == 5  # the folder grows: one Tune run more, three trials
+    assert len({row["pid"] for t in launched for row in t["rows"]}) == 1  # max_concurrent 1: one process served all
     assert {(t["config"]["gate.selection"], t["config"]["seed"]) for t in launched} == {
         ("threshold", 0),
         ("random", 1),

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sweep_results import read_trials, summary_rows, wait_for, write_spec
+from sweep_results import SERIAL, read_trials, summary_rows, wait_for, write_spec
 
 from sweeps.cli import main
 
@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reported(tmp_path):
     # fail_at_epoch 2: crashes once after the epoch-1 checkpoint, its retry resumes and finishes.
     # fail_at_epoch 1: crashes before any checkpoint, so every retry starts afresh and crashes again.
-    spec = write_spec(tmp_path / "crash.yaml", seeds=[0], arms=[{"runtime.fail_at_epoch": e} for e in (-1, 2, 1)])
+    spec = write_spec(
+        tmp_path / "crash.yaml", seeds=[0], arms=[{"runtime.fail_at_epoch": e} for e in (-1, 2, 1)], **SERIAL
+    )
     assert main(str(spec), argv=["--storage-path", str(tmp_path)]) == 1  # 1 = some trial failed
     experiment = tmp_path / "crash"
     trials = {t["config"]["runtime.fail_at_epoch"]: t for t in read_trials(experiment)}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sweep_results import read_trials, write_spec
+from sweep_results import SERIAL, read_trials, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def is_loopback(ip: str) -> bool:
 
 @pytest.mark.slow
 def test_local_sweep_keeps_every_ray_service_on_loopback(tmp_path):
-    spec = write_spec(tmp_path / "loop.yaml", arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3}], seeds=[0])
+    spec = write_spec(tmp_path / "loop.yaml", arms=[{"train.lr": 1e-3}, {"train.lr": 2e-3}], seeds=[0], **SERIAL)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     driver = subprocess.Popen(
         [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(tmp_path / "res")],

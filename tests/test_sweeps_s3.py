@@ -21,7 +21,7 @@ from typing import Iterator
 import pyarrow.fs
 import pytest
 import ray
-from sweep_results import TINY, read_trials, wait_for, write_spec
+from sweep_results import SERIAL, TINY, read_trials, wait_for, write_spec
 from tcp_relay import Relay
 
 from analysis.load import load
@@ -118,6 +118,7 @@ def test_sweep_writes_checkpoints_to_s3_resumes_from_them_and_analysis_reads_the
         arms=[{"runtime.fail_at_epoch": -1}, {"runtime.fail_at_epoch": 2}],
         seeds=[0],
         max_failures=0,
+        **SERIAL,
     )
     storage_path = f"s3://{BUCKET}/sweeps"
     assert main(str(spec), argv=["--storage-path", storage_path]) == 1  # 1: a trial failed

@@ -18,6 +18,7 @@ from pare_core.config import TrialConfig
 from sweeps import spec as spec_mod
 from sweeps.cli import main, parse_args
 from sweeps.options import Overrides, parse_seeds
+from sweeps.packing import Node, pack
 from sweeps.plan import describe
 from sweeps.spec import SpecError, build
 from sweeps.storage import storage_problem
@@ -233,6 +234,35 @@ def test_arms_carry_their_own_resources_and_the_flags_override_them():
     assert both.arm_resources == [] and both.resources == {"cpu": 1.0, "gpu": 0.0}
     smoke = build("ablate_backbone", Overrides(smoke_test=True))  # smoke arms fit a CPU-only machine
     assert smoke.arm_resources == [] and smoke.resources["gpu"] == 0
+
+
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        (
+            {"max_concurent": 2},
+            r"search: unknown field 'max_concurent' for type grid: allowed fields are type, max_concurrent",
+        ),
+        ({"max_concurrent": 0}, r"search.max_concurrent=0 is invalid: allowed values are integers >= 1"),
+        ({"type": "optuna"}, r"search: type optuna needs num_samples"),
+        (
+            {"type": "optuna", "num_samples": 2.5},
+            r"search.num_samples=2.5 is invalid: allowed values are integers >= 1",
+        ),
+    ],
+)
+def test_bad_search_is_named(tmp_path, search, message):
+    space = {"space": {"train.lr": {"loguniform": [1e-4, 1e-2]}}} if search.get("type") == "optuna" else {}
+    spec = write_spec(tmp_path / "search.yaml", search=search, **space)
+    with pytest.raises(SpecError, match=message):
+        build(str(spec), Overrides())
+
+
+def test_a_grid_runs_at_most_max_concurrent_trials_at_once(tmp_path):
+    node = Node("here", cpus=8, gpus=0)
+    for search, at_once in (({}, 2), ({"max_concurrent": 1}, 1)):
+        spec = write_spec(tmp_path / "grid.yaml", grid={"train.lr": [1e-3, 2e-3]}, search=search)
+        assert pack(build(str(spec), Overrides()), node).trials == at_once
 
 
 @pytest.mark.parametrize(
