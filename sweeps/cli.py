@@ -181,8 +181,9 @@ def command(spec: str, description: str | None = None, argv: list[str] | None = 
 
 def dry_run(sweep: Any, options: LaunchOptions) -> int:
     """Print the sweep, how its trials pack on the nodes it would run on (``--address``: cluster.yaml's
-    node types, else this machine) and what it will cost (``--calibrate``: measured here first); start no Ray."""
-    from sweeps import cost, packing, plan, storage
+    node types, else this machine) and what it will cost (``--calibrate``: measured here first), then what
+    the launch would refuse before Ray starts (``sweeps.preflight``: exit 2, as the launch); start no Ray."""
+    from sweeps import cost, packing, plan, preflight, storage
     from sweeps.spec import SpecError
 
     try:
@@ -196,8 +197,12 @@ def dry_run(sweep: Any, options: LaunchOptions) -> int:
     except RuntimeError as err:  # a GPU sweep calibrated on a machine without one
         return refuse(str(err))
     print("\n".join(cost.render(estimate)))
-    experiment = storage.experiment_dir(options.storage_path, sweep.name)
-    if "://" not in experiment and os.path.exists(experiment):  # a remote store is not contacted by a dry run
+    storage_path = storage.resolve(options.storage_path)
+    experiment = storage.experiment_dir(storage_path, sweep.name)
+    found = preflight.problem(sweep, options, storage_path, experiment)
+    if found:
+        return refuse(found)
+    if "://" not in experiment and os.path.exists(experiment):  # a remote store is not listed by a dry run
         print(
             f"warning: {experiment} already exists: a launch adds to it (finished trials with the same key are "
             "reused, not re-run); --name NEW starts a separate folder",

@@ -5,6 +5,10 @@ Why each check exists (what happened without it):
 
 - ``--address`` that nothing answers: ``ray.init`` retries the GCS for minutes (``127.0.0.1:1`` hung
   past 120 s). A TCP connect of :data:`CONNECT_TIMEOUT_S` tells a closed port or a dead host at once.
+- ``--address`` of a cluster on another Ray (or Python) version: ``ray.init`` ends in a multi-line
+  ``RuntimeError: Version mismatch`` traceback. The versions the cluster started with are in its GCS
+  (the cluster metadata Ray's usage library stores); a port that accepts TCP but is no GCS (the
+  dashboard's) made Ray's client wait 40 s, so the GCS is asked in a child process with a time limit.
 - ``MLFLOW_TRACKING_URI=file://...``: MLflow 3 put the filesystem store in "maintenance mode" and its
   ``FileStore`` raises unless ``MLFLOW_ALLOW_FILE_STORE=true`` (mlflow/store/tracking/file_store.py),
   which surfaced as a traceback inside ``tuner.fit`` after Ray had started. An ``http(s)://`` server
@@ -17,7 +21,10 @@ Why each check exists (what happened without it):
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from urllib.parse import urlparse
@@ -30,6 +37,16 @@ CONNECT_TIMEOUT_S = 3.0  # a reachable head or server answers a TCP connect well
 MAX_NAME_CHARS = 200  # under the 255 bytes most filesystems allow for one folder name
 RAY_PORT = 6379  # the GCS port ``ray start --head`` uses by default (an address given without one)
 RAY_CLIENT_PORT = 10001  # the port of a ``ray://`` address given without one
+GCS_ANSWER_S = 20  # the child that asks the GCS: importing Ray (~2 s) and one KV read, on a loaded machine
+# The child: prints the cluster metadata ``ray._common.usage.usage_lib.put_cluster_metadata`` stored.
+_READ_CLUSTER_METADATA = """
+import sys
+from ray._common.usage.usage_constants import CLUSTER_METADATA_KEY
+from ray._private.ray_constants import KV_NAMESPACE_CLUSTER
+from ray._raylet import GcsClient
+found = GcsClient(address=sys.argv[1]).internal_kv_get(CLUSTER_METADATA_KEY, namespace=KV_NAMESPACE_CLUSTER)
+sys.stdout.write(found.decode() if found else "{}")
+"""
 
 
 def problem(sweep: Sweep, options: LaunchOptions, storage_path: str, experiment: str) -> str | None:
@@ -39,6 +56,7 @@ def problem(sweep: Sweep, options: LaunchOptions, storage_path: str, experiment:
     checks = (
         lambda: name_problem(sweep.name),
         lambda: address_problem(options.address),
+        lambda: version_problem(options.address),
         lambda: _tracker_problem(options.trackers, experiment),
         lambda: storage.unwritable(storage_path),
     )
@@ -77,6 +95,44 @@ def address_problem(address: str | None) -> str | None:
         return (
             f"--address {address}: no Ray cluster answers there ({reason}); start one with `ray start --head` "
             "or fix the address"
+        )
+    return None
+
+
+def version_problem(address: str | None) -> str | None:
+    """Why this process cannot join the Ray cluster whose GCS is at ``address``: it runs another Ray or
+    Python version (Ray's own rule, ``ray._private.utils.check_version_info``), or no GCS answers there.
+    Only for a GCS address that accepted a TCP connection (:func:`address_problem`); ``ray://`` (Ray
+    Client checks versions itself) and ``auto`` are left to Ray."""
+    if address in (None, "auto", "local") or address.startswith("ray://"):
+        return None
+    gcs = address if ":" in address else f"{address}:{RAY_PORT}"
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _READ_CLUSTER_METADATA, gcs], capture_output=True, text=True, timeout=GCS_ANSWER_S
+        )
+        metadata = json.loads(child.stdout) if child.returncode == 0 else None
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
+        metadata = None
+    if metadata is None:
+        return (
+            f"--address {address} accepts connections but no Ray GCS answered within {GCS_ANSWER_S} s: give the "
+            f"head's GCS port ({RAY_PORT} unless `ray start --head --port` chose another), not the dashboard's"
+        )
+    if "ray_version" not in metadata:  # a cluster that never stored its metadata: Ray decides
+        return None
+    import ray
+    from ray._private.utils import check_version_info, compute_version_info
+
+    try:
+        check_version_info(metadata, "this machine")
+    except RuntimeError:
+        ours = compute_version_info()
+        return (
+            f"--address {address}: the cluster runs Ray {metadata['ray_version']} on Python "
+            f"{metadata['python_version']}, this machine Ray {ray.__version__} on Python {ours[1]}: launch from "
+            f"a machine with the cluster's versions (the head: `ray attach cluster.yaml`), or install "
+            f"ray=={metadata['ray_version']} here"
         )
     return None
 

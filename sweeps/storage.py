@@ -45,12 +45,13 @@ def experiment_dir(storage_path: str, name: str) -> str:
 def unwritable(storage_path: str) -> str | None:
     """Why results cannot be written under ``storage_path`` (one line), or None if they can.
 
-    Tried for real, before Ray starts: a small file is written there and deleted. A folder that cannot
-    be created (``/proc/x``), a missing bucket or wrong credentials then end the launch with this line
-    instead of a traceback at the first checkpoint. S3 reads its endpoint, region and credentials from
+    Tried for real, before Ray starts: a small file is written there and deleted, with the local folders
+    the write created. A folder that cannot be created (``/proc/x``), a missing bucket or wrong
+    credentials then end the launch with this line instead of a traceback at the first checkpoint. S3 reads its endpoint, region and credentials from
     the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``...), as Ray's own storage does.
     """
     probe = join(storage_path, f".write-probe-{os.getpid()}")
+    created = None if "://" in storage_path else _topmost_missing(Path(storage_path))
     try:  # pyarrow's own impatient client: a dead endpoint is told in a second, not in 100 s
         fs, path = pyarrow.fs.FileSystem.from_uri(probe)
         _write(fs, path, "")
@@ -58,7 +59,23 @@ def unwritable(storage_path: str) -> str | None:
     except (OSError, ValueError, pyarrow.ArrowException) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         return f"--storage-path {storage_path} is not usable: {reason}"
+    finally:  # a dry run leaves no folder behind; rmdir only, so another launch's files stay
+        folder = Path(storage_path)
+        while created is not None and folder != created.parent:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another launch writes there now) or never made
+                break
+            folder = folder.parent
     return None
+
+
+def _topmost_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None if ``path`` exists)."""
+    top = None
+    while not path.exists() and path != path.parent:
+        top, path = path, path.parent
+    return top
 
 
 def storage_problem(storage_path: str, node_hosts: set[str], mounts: str) -> str | None:

@@ -8,12 +8,19 @@ share (one host), so the runner's storage rule accepts it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import ray
+from ray._common.usage.usage_constants import CLUSTER_METADATA_KEY
+from ray._private.ray_constants import KV_NAMESPACE_CLUSTER
+from ray._raylet import GcsClient
 from ray.cluster_utils import Cluster
 from sweep_results import TINY, interval, overlap, read_trials, running_with_checkpoint, wait_for, write_spec
 
@@ -42,6 +49,19 @@ def add_workers(cluster: Cluster, n: int, cpus: int) -> set[str]:
 def launch(cluster: Cluster, spec: Path, storage: Path, *flags: str) -> int:
     """The sweep of ``spec`` on ``cluster``, results under ``storage``: the exit code."""
     return main(str(spec), argv=["--address", cluster.address, "--storage-path", str(storage), *flags])
+
+
+@contextlib.contextmanager
+def cluster_started_with_ray(address: str, version: str) -> Iterator[None]:
+    """The cluster's GCS says it was started with Ray ``version``: the record ``ray.init`` checks too."""
+    gcs = GcsClient(address=address)
+    saved = gcs.internal_kv_get(CLUSTER_METADATA_KEY, namespace=KV_NAMESPACE_CLUSTER)
+    other = json.dumps({**json.loads(saved), "ray_version": version}).encode()
+    gcs.internal_kv_put(CLUSTER_METADATA_KEY, other, True, namespace=KV_NAMESPACE_CLUSTER)
+    try:
+        yield
+    finally:
+        gcs.internal_kv_put(CLUSTER_METADATA_KEY, saved, True, namespace=KV_NAMESPACE_CLUSTER)
 
 
 def by_node(trials) -> dict[str, list[tuple[float, float]]]:
@@ -73,14 +93,19 @@ def test_half_gpu_trials_share_a_node(cluster, tmp_path):
         assert overlap(a, b) > 2.0
 
 
-def test_each_arm_gets_its_own_resources(cluster, tmp_path):
+def test_each_arm_gets_its_own_resources(cluster, tmp_path, capsys):
     add_workers(cluster, 1, cpus=2)
     spec = write_spec(
         tmp_path / "arms.yaml",
         seeds=[0, 1],
         arms=[{"train.lr": 1e-3, "resources": {"gpu": 1}}, {"train.lr": 2e-3, "resources": {"gpu": 0.5}}],
     )
-    assert launch(cluster, spec, tmp_path / "res") == 0
+    with cluster_started_with_ray(cluster.address, "2.9.3"):  # a cluster on another Ray: refused before Ray
+        assert launch(cluster, spec, tmp_path / "res") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --address {cluster.address}: the cluster runs Ray 2.9.3")
+    assert f"this machine Ray {ray.__version__}" in err and not ray.is_initialized()
+    assert launch(cluster, spec, tmp_path / "res") == 0  # the same cluster on our version
     trials = read_trials(tmp_path / "res" / "arms")
     whole, half = ([interval(t["rows"]) for t in trials if t["config"]["train.lr"] == lr] for lr in (1e-3, 2e-3))
     assert len(whole) == len(half) == 2

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sweeps import preflight
+from sweeps.cli import main
 from sweeps.options import parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +118,15 @@ def test_seed_ranges_are_bounded_before_they_are_built():
     with pytest.raises(ValueError, match="more than"):
         parse_seeds("0-999,1000-1005")
     assert len(parse_seeds("0-999")) == 1000
+
+
+def test_a_dry_run_prints_the_plan_then_what_the_launch_would_refuse(tmp_path, capsys):
+    # the same checks as a launch (exit 2, one line), after the trial table; no Ray starts either way
+    dead = f"127.0.0.1:{closed_port()}"
+    for flags, names in [(["--address", dead], "--address"), (["--storage-path", "/proc/pare"], "--storage-path")]:
+        assert main("ablate_gate", argv=["--dry-run", "--smoke-test", "--storage-path", str(tmp_path), *flags]) == 2
+        out, err = capsys.readouterr()
+        assert "trials" in out and err.count("\n") == 1 and err.startswith(f"error: {names}"), err
+    fresh = tmp_path / "new" / "results"
+    assert main("ablate_gate", argv=["--dry-run", "--smoke-test", "--storage-path", str(fresh)]) == 0
+    assert not (tmp_path / "new").exists()  # the storage was tried, and left as it was
