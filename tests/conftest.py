@@ -19,6 +19,7 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+import collections  # noqa: E402
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
@@ -82,8 +83,10 @@ def smoke_sweep(request, tmp_path_factory) -> Callable[[str], Path]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first. The xdist workers take test files in collection order (``--dist loadfile``), so a
-    long file collected last (alphabetically, test_task_fits is) runs on one worker while the other has
-    nothing left to do. With the slow files first, the many short tests even the workers out at the end.
-    A stable sort: within each group the order stays as collected, the same in every worker."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The files with the most slow tests first, the fast files last. The xdist workers take whole files
+    in this order (``--dist loadfile --no-loadscope-reorder`` in pyproject; by default xdist reorders
+    files by their number of tests, which put one-test slow files such as test_reuse last, run by one
+    worker while the other had nothing left to do). With the long files first, the many short tests
+    even the workers out at the end. A stable sort: the same order in every worker."""
+    slow_in_file = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -slow_in_file[item.path]))
