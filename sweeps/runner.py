@@ -56,7 +56,7 @@ def start_ray(address: str | None, n_trials: int) -> None:
             include_dashboard=False,
             logging_level=logging.WARNING,  # no "Started a local Ray" line
             # Ray starts a worker per CPU for the first driver, which Tune's trial actors do not use
-            # (they start their own): ~1 CPU-s each, wasted on every launch (bench/sweep_overhead.py).
+            # (they start their own): ~1 CPU-s each, wasted on every launch (bench/launch_cost.py).
             _system_config={"prestart_worker_first_driver": False},
         )
     else:

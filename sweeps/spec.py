@@ -376,12 +376,7 @@ def _check_fields(where: Any, raw: dict[str, Any], allowed: set[str]) -> None:
 def _search(path: Path, search: dict[str, Any]) -> dict[str, Any]:
     """``search`` checked: a known type, only the keys that type reads, counts that are positive integers."""
     _check_choice(f"{path} search.type", search["type"], SEARCHES)
-    allowed = SEARCH_KEYS[search["type"]]
-    for key in search:
-        if key not in allowed:
-            raise SpecError(
-                f"{path} search: unknown field {key!r} for type {search['type']}: allowed fields are {', '.join(allowed)}"
-            )
+    _check_fields(f"{path} search (type {search['type']})", search, set(SEARCH_KEYS[search["type"]]))
     if search["type"] == "optuna":
         if "num_samples" not in search:
             raise SpecError(f"{path} search: type optuna needs num_samples (an integer >= 1)")

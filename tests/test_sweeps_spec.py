@@ -241,7 +241,7 @@ def test_arms_carry_their_own_resources_and_the_flags_override_them():
     [
         (
             {"max_concurent": 2},
-            r"search: unknown field 'max_concurent' for type grid: allowed fields are type, max_concurrent",
+            r"search \(type grid\): unknown field 'max_concurent': allowed fields are max_concurrent, type",
         ),
         ({"max_concurrent": 0}, r"search.max_concurrent=0 is invalid: allowed values are integers >= 1"),
         ({"type": "optuna"}, r"search: type optuna needs num_samples"),
