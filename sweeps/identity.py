@@ -150,13 +150,19 @@ def provenance(spec_file: str, argv: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+GPU_DRIVER_NODES = ("/dev/nvidiactl", "/dev/kfd")  # what NVIDIA's and AMD's (ROCm) kernel drivers create
+
+
 def _device() -> str:
-    """The driver's accelerator, named without importing torch when there is none to name."""
+    """The driver's accelerator. torch (~1.5 CPU-s to import) is asked only where a GPU driver's device
+    node exists: a CPU-only driver, a laptop's or a cluster's head, names its processor without it."""
+    cpu = f"cpu: {platform.processor() or platform.machine()}"
+    if not any(Path(node).exists() for node in GPU_DRIVER_NODES):
+        return cpu
     try:
         import torch
-
-        if torch.cuda.is_available():
-            return f"cuda: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}"
     except ImportError:
-        pass
-    return f"cpu: {platform.processor() or platform.machine()}"
+        return cpu
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}"
+    return cpu

@@ -4,6 +4,10 @@
 this module adapts it to ``tune.report``. Only ``ray.tune.*`` APIs are used (the ``ray.train.*``
 spellings fail inside Tune in Ray 2.60). A fused trial (``sweeps.fused``) runs
 ``pare_core.fusion.fit_seeds`` the same way, reporting every seed's metrics in one row.
+
+The driver imports this module only to hand Tune a reference to :func:`train_trial`; torch and the
+fit are imported inside the trial process, so a launch's driver never pays torch's import (~1.6 CPU-s,
+``tests/test_imports.py`` keeps it so).
 """
 
 from __future__ import annotations
@@ -13,11 +17,9 @@ import tempfile
 from typing import Any, Callable
 
 import ray
-import torch
 from ray import tune
 
 from pare_core.config import TrialConfig
-from pare_core.train import fit
 from sweeps.fused import is_fused, report_row, seeds_of
 from sweeps.identity import config_only
 
@@ -58,6 +60,8 @@ def train_trial(config: dict[str, Any], checkpoint_every: int = 1, metric: str =
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
 
     def train(resume: str | None) -> None:
+        from pare_core.train import fit  # in the trial process only (module docstring)
+
         if is_fused(config):
             _fit_fused(cfg, seeds_of(config), metric, publish, resume)
         else:
@@ -78,6 +82,8 @@ def _release_cuda_cache() -> None:
     """Processes serve one trial after another (``reuse_actors``): the CUDA caching allocator would
     otherwise keep this trial's peak memory reserved while the next trial, or a co-located one sharing
     the GPU, needs it."""
+    import torch  # the trial has imported it already (module docstring)
+
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
 

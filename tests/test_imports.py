@@ -10,11 +10,14 @@ test keeps the class of defect from returning.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import sweeps
+from sweeps import identity
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("pare_core", "sweeps", "analysis", "bench", "tests")
@@ -178,3 +181,21 @@ def test_packages_keep_their_places(graph):
         if ray_free:
             wrong += [f"{m} imports ray at line {line}" for line in third_party(REPO, m, "ray")]
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_launch_driver_never_imports_torch():
+    """A launch's driver plans the sweep and hands Tune a reference to the trainable; the fits run in the
+    trial processes. Importing every module a driver imports (sweeps.driver imports the launch and
+    records layers lazily) and recording the launch's provenance leave torch out on a machine without a
+    GPU, which saves each launch and each dry run ~1.5 CPU-s (sweeps/trainable.py, sweeps.identity)."""
+    if any(Path(node).exists() for node in identity.GPU_DRIVER_NODES):
+        pytest.skip("a GPU driver is present: provenance asks torch for the device's name")
+    driver_side = ["sweeps.cli", "sweeps.preflight", "sweeps.driver"]
+    driver_side += [f"sweeps.{m}" for layer in ("launch", "records") for m in sweeps.LAYERS[layer]]
+    probe = (
+        f"import sys; import {', '.join(driver_side)}; "
+        "sweeps.identity.provenance('sweeps/configs/ablate_gate.yaml'); print('torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "False", "the driver side imports torch: find who with `python -X importtime`"
