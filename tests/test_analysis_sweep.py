@@ -27,8 +27,10 @@ import scipy.stats
 from analysis import load, stats, tables
 from analysis import report as report_module
 from analysis import tuning as tuning_module
+from analysis.print_table import main as print_table_main
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
+ROOT = Path(__file__).resolve().parents[1]
 
 EPOCHS = 4
 TUNE_EPOCHS = 6
@@ -57,10 +59,10 @@ def ratio(shape: str, epoch: int, epochs: int, start: float = 0.64) -> float:
 
 
 def fixture_trainable(config: dict) -> None:
-    """Reports the platform's metric names per epoch; checkpoints (a torch state dict) every 2nd epoch
-    and at the last, so a retry re-reports the epochs after its checkpoint; a resumed run reports
+    """Reports the platform's metric names per epoch; checkpoints (its epoch, as JSON: no torch import in
+    the trial processes, each failure starts a new one) every 2nd epoch and at the last, so a retry
+    re-reports the epochs after its checkpoint; a resumed run reports
     ``samples_per_s`` 2000 instead of 1000, to tell the two reports of an epoch apart."""
-    import torch
     from ray import tune
 
     grid = "gate.selection" in config
@@ -70,7 +72,7 @@ def fixture_trainable(config: dict) -> None:
     start = 1
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            start = torch.load(Path(directory) / "state.pt", weights_only=True)["epoch"] + 1
+            start = json.loads((Path(directory) / "state.json").read_text())["epoch"] + 1
     for epoch in range(start, epochs + 1):
         if grid and all(config[k] == v for k, v in FAILS.items()) and epoch == 3:
             raise RuntimeError("fixture: this config always fails at epoch 3")
@@ -103,7 +105,7 @@ def fixture_trainable(config: dict) -> None:
             tune.report(metrics)
             continue
         with tempfile.TemporaryDirectory() as directory:
-            torch.save({"model": {"w": torch.zeros(2)}, "epoch": epoch}, Path(directory) / "state.pt")
+            (Path(directory) / "state.json").write_text(json.dumps({"epoch": epoch}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
@@ -281,7 +283,7 @@ def test_loading_does_not_import_or_start_ray(sweeps):
         [sys.executable, "-c", code, str(sweeps[0])],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=ROOT,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
@@ -338,23 +340,29 @@ def test_paired_test_against_the_default_control(grid):
     assert result.loc["shape=cosine, selection=topk", "n_pairs"] == 2  # seed 2 failed
 
 
-def test_table_cli_shows_the_failed_trial(sweeps):
-    def print_table(*flags: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "analysis.print_table", str(sweeps[0]), *flags]
-        return subprocess.run(
-            command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=60
-        )
+def test_table_cli_shows_the_failed_trial(sweeps, capsys):
+    """The first run goes through ``python -m`` as a user types it; the other formats and the refused
+    control call the same ``main`` in this process (a subprocess each would cost ~2 CPU-s of imports)."""
+    command = [sys.executable, "-m", "analysis.print_table", str(sweeps[0])]
+    control = ["--control", "gate.selection=random,curriculum.shape=linear"]
+    typed = subprocess.run([*command, "--format", "md", *control], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert typed.returncode == 0, typed.stderr
 
-    for fmt in ("md", "latex"):
-        proc = print_table("--format", fmt, "--control", "gate.selection=random,curriculum.shape=linear")
-        assert proc.returncode == 0, proc.stderr
-        failed_row = next(line for line in proc.stdout.splitlines() if "topk" in line and "cosine" in line)
+    def print_table(*flags: str) -> tuple[int, str, str]:
+        code = print_table_main([str(sweeps[0]), *flags])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, latex, _ = print_table("--format", "latex", *control)
+    assert code == 0
+    for table in (typed.stdout, latex):
+        failed_row = next(line for line in table.splitlines() if "topk" in line and "cosine" in line)
         assert "2/3 done, 1/3 failed" in failed_row
-        assert "Control arm: shape=linear, selection=random" in proc.stdout
-    frame = pd.read_csv(io.StringIO(print_table("--format", "csv").stdout)).set_index("arm")
+        assert "Control arm: shape=linear, selection=random" in table
+    frame = pd.read_csv(io.StringIO(print_table("--format", "csv")[1])).set_index("arm")
     assert frame.loc["shape=cosine, selection=topk", "n_failed"] == 1
-    bad = print_table("--control", "seed=1")
-    assert bad.returncode == 2 and "seed is not a swept key" in bad.stderr
+    code, _, err = print_table("--control", "seed=1")
+    assert code == 2 and "seed is not a swept key" in err
 
 
 # -- every figure -----------------------------------------------------------------------------------
