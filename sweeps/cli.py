@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from sweeps.options import (
@@ -142,7 +144,17 @@ def parse_args(prog: str, description: str, argv: list[str] | None = None) -> Fl
     if launch.calibrate and not launch.dry_run:
         parser.error("--calibrate measures for the cost estimate of a dry run: add --dry-run")
     launch.trackers = list(dict.fromkeys(launch.trackers))
+    launch.command = launch_command(prog, argv)
     return Flags(overrides, launch)
+
+
+def launch_command(prog: str, argv: list[str] | None) -> str:
+    """The command line that reruns a launch: the process's own (``argv`` None), or, for ``main`` called
+    in a process of its own with ``argv`` (a notebook, a test, compare_methods.py), the command that does
+    the same from a shell: what ``sys.argv`` holds there is that process's command, not the launch's."""
+    if argv is None:
+        return shlex.join([Path(sys.executable).name, *sys.argv])
+    return " ".join([prog if prog.startswith("python ") else f"python {prog}", *map(shlex.quote, argv)])
 
 
 class Outcome(NamedTuple):
@@ -163,7 +175,7 @@ def command(spec: str, description: str | None = None, argv: list[str] | None = 
     from sweeps.spec import SPEC_DIR, SpecError, build, spec_path
 
     path = spec_path(spec)
-    prog = f"sweeps/{path.stem}.py" if path.parent == SPEC_DIR else f"python -m sweeps {spec}"
+    prog = f"sweeps/{path.stem}.py" if path.parent == SPEC_DIR else f"python -m sweeps {shlex.quote(spec)}"
     overrides, launch = parse_args(prog, description or "", argv)
     try:
         from sweeps.plan import fuse_arms

@@ -45,7 +45,7 @@ def run(sweep: Sweep, options: LaunchOptions) -> int:
 
 def _keyed(sweep: Sweep, options: LaunchOptions, storage_path: str, experiment: str) -> tuple[Sweep, list]:
     """A new launch's sweep, keyed, with the finished trials it reuses; recorded in sweep.json."""
-    sweep = plan.with_identity(sweep)
+    sweep = plan.with_identity(sweep, options.command)
     reused = [] if options.no_reuse else plan.reusable(sweep, storage_path)
     sweep.reused = [t.path for t in reused]
     storage.write_text(storage.join(experiment, SWEEP_FILE), json.dumps(dataclasses.asdict(sweep), indent=1))

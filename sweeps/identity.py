@@ -19,7 +19,6 @@ import json
 import platform
 import socket
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
@@ -128,8 +127,9 @@ def trial_key(flat: dict[str, Any], version: str | None = None) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
 
-def provenance(spec_file: str, argv: list[str] | None = None) -> dict[str, Any]:
-    """What produced a launch: code, packages, spec, command, host and device."""
+def provenance(spec_file: str, command: str) -> dict[str, Any]:
+    """What produced a launch: code, packages, spec, ``command`` (the command line that reruns it), host
+    and device."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -144,7 +144,7 @@ def provenance(spec_file: str, argv: list[str] | None = None) -> dict[str, Any]:
         "packages": versions,
         "spec_file": str(spec),
         "spec_sha256": hashlib.sha256(spec.read_bytes()).hexdigest()[:16] if spec.is_file() else None,
-        "command": " ".join([Path(sys.executable).name, *(sys.argv if argv is None else argv)]),
+        "command": command,
         "host": socket.gethostname(),
         "device": _device(),
     }

@@ -43,6 +43,8 @@ class LaunchOptions:
     calibrate: bool = False
     trackers: list[str] = field(default_factory=list)
     no_reuse: bool = False
+    # the command line that reruns this launch (sweep.json's provenance records it; sweeps.cli.launch_command)
+    command: str = ""
 
 
 TRACKERS = ("tensorboard", "mlflow", "wandb")  # --tracker choices (sweeps.trackers wires them to Tune)

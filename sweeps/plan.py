@@ -41,7 +41,7 @@ def fuse_arms(sweep: Sweep) -> Sweep:
     return dataclasses.replace(sweep, trials=trials, arm_names=names, fallbacks=fallbacks)
 
 
-def with_identity(sweep: Sweep) -> Sweep:
+def with_identity(sweep: Sweep, command: str) -> Sweep:
     """The sweep with each grid trial's key, code version and arm name (recorded in its params.json)
     and the launch's provenance (recorded in sweep.json). A fused trial's seeds are keyed as their
     unfused trials are (``sweeps.fused.fuse``)."""
@@ -50,7 +50,7 @@ def with_identity(sweep: Sweep) -> Sweep:
         fuse([{**run, TRIAL_KEY: trial_key(run, code), CODE_KEY: code, ARM_KEY: arm} for run in split(t)])
         for t, arm in zip(sweep.trials, sweep.arm_names)
     ]
-    return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file))
+    return dataclasses.replace(sweep, trials=trials, provenance=provenance(sweep.spec_file, command))
 
 
 def reusable(sweep: Sweep, storage_root: str) -> list[TrialRecord]:

@@ -194,7 +194,7 @@ def test_a_launch_driver_never_imports_torch():
     driver_side += [f"sweeps.{m}" for layer in ("launch", "records") for m in sweeps.LAYERS[layer]]
     probe = (
         f"import sys; import {', '.join(driver_side)}; "
-        "sweeps.identity.provenance('sweeps/configs/ablate_gate.yaml'); print('torch' in sys.modules)"
+        "sweeps.identity.provenance('sweeps/configs/ablate_gate.yaml', 'python sweeps/ablate_gate.py'); print('torch' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,10 @@ from sweep_results import SERIAL, read_trials, write_spec
 from analysis import provenance, tables
 from analysis.load import load
 from pare_core.config import TrialConfig
+from sweeps.cli import main
 from sweeps.identity import CODE_KEY, TRIAL_KEY, code_version, trial_key
 from sweeps.reuse import finished_trials
 from sweeps.storage import LaunchLock, LaunchLocked
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def flat(**keys) -> dict:
@@ -91,20 +89,15 @@ def test_one_launch_at_a_time_per_folder(tmp_path):
     assert not (tmp_path / "exp" / ".launch.lock").exists()
 
 
-def _launch(spec: Path, storage: Path, *flags: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sweeps", str(spec), "--storage-path", str(storage), *flags],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+def _launch(capsys, spec: Path, storage: Path, *flags: str) -> str:
+    """What a launch printed; ``main`` in this process, as a notebook calls it (sweeps.cli.launch_command
+    records the equivalent shell command)."""
+    assert main(str(spec), argv=["--storage-path", str(storage), *flags]) == 0
+    return capsys.readouterr().out
 
 
 @pytest.mark.slow
-def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp_path):
+def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp_path, capsys):
     spec = write_spec(
         tmp_path / "gate.yaml",
         name="reuse",
@@ -122,12 +115,12 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
         **SERIAL,
     )
     storage = tmp_path / "store"
-    first = _launch(spec, storage)
+    first = _launch(capsys, spec, storage)
     assert "(0 reused, 2 to run)" in first
     experiment = storage / "reuse"
     before = {t["dir"].name for t in read_trials(experiment)}
     # One more seed, and a new threshold: random ignores it (reused), the threshold arm re-runs.
-    second = _launch(spec, storage, "--seeds", "0-1", "--set", "gate.threshold=0.7")
+    second = _launch(capsys, spec, storage, "--seeds", "0-1", "--set", "gate.threshold=0.7")
     assert "4 trials (1 reused, 3 to run)" in second
     trials = read_trials(experiment)
     launched = [t for t in trials if t["dir"].name not in before]
@@ -148,7 +141,9 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     )
     assert {launched_code[t["dir"].name] for t in launched} == {prov["code_version"]}
     assert set(sweep["provenance"]["packages"]) >= {"torch", "ray", "transformers", "timm", "optuna", "numpy"}
-    assert sweep["provenance"]["spec_sha256"] and "--seeds 0-1" in sweep["provenance"]["command"]
+    assert sweep["provenance"]["spec_sha256"] and sweep["provenance"]["command"] == (
+        f"python -m sweeps {spec} --storage-path {storage} --seeds 0-1 --set gate.threshold=0.7"
+    )
     # Analysis reads the grown folder: every trial, the reused one flagged, keys and commit in the footer.
     results = load(experiment)
     assert len(results.trials) == 5 and int(results.trials["reused"].sum()) == 1
@@ -160,7 +155,7 @@ def test_extending_a_sweep_runs_only_new_trials_and_reuses_what_is_unchanged(tmp
     assert results.trials[CODE_KEY].nunique() == 1 and provenance.warning(results.trials) is None
     # --no-reuse runs everything again, in a new folder (seed 0: both of its trials exist already).
     assert "(0 reused, 2 to run)" in _launch(
-        spec, storage, "--seeds", "0", "--set", "gate.threshold=0.7", "--no-reuse", "--name", "again"
+        capsys, spec, storage, "--seeds", "0", "--set", "gate.threshold=0.7", "--no-reuse", "--name", "again"
     )
     both = load(experiment, storage / "again")
     assert len(both.trials) == 7 and both.paths == [experiment, storage / "again"]

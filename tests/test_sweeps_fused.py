@@ -54,7 +54,7 @@ def test_a_fused_arm_is_one_trial_whose_seeds_are_the_unfused_trials(tmp_path):
     assert [seeds_of(t) for t in fused.trials] == [[0, 1, 2]] * 2
     assert [run for t in fused.trials for run in split(t)] == plain.trials
     assert config_only(fused.trials[0]) == plain.trials[0]  # what TrialConfig.from_flat gets (seed: the first)
-    keyed, plain_keyed = with_identity(fused), with_identity(plain)
+    keyed, plain_keyed = (with_identity(s, f"python -m sweeps {path}") for s in (fused, plain))
     runs = [run for t in keyed.trials for run in split(t)]
     assert [r[TRIAL_KEY] for r in runs] == [t[TRIAL_KEY] for t in plain_keyed.trials]  # reusable either way
     first = keyed.trials[0]

@@ -258,6 +258,20 @@ def test_bad_search_is_named(tmp_path, search, message):
         build(str(spec), Overrides())
 
 
+def test_the_recorded_command_reruns_the_launch(monkeypatch):
+    """sweep.json's provenance keeps a command line that a shell reruns: the process's own, or, when
+    ``main`` is called with ``argv`` in a process of its own (a notebook, a test), the equivalent one;
+    that process's ``sys.argv`` is not the launch's."""
+    flags = ["--seeds", "0-1", "--set", "gate.threshold=0.7", "--name", "two words"]
+    script = parse_args("sweeps/ablate_gate.py", "", flags).launch.command
+    assert script == "python sweeps/ablate_gate.py --seeds 0-1 --set gate.threshold=0.7 --name 'two words'"
+    assert (
+        parse_args("python -m sweeps my.yaml", "", flags[:2]).launch.command == "python -m sweeps my.yaml --seeds 0-1"
+    )
+    monkeypatch.setattr(sys, "argv", ["sweeps/ablate_gate.py", *flags])
+    assert parse_args("sweeps/ablate_gate.py", "", None).launch.command.endswith(script.removeprefix("python"))
+
+
 def test_a_grid_runs_at_most_max_concurrent_trials_at_once(tmp_path):
     node = Node("here", cpus=8, gpus=0)
     for search, at_once in (({}, 2), ({"max_concurrent": 1}, 1)):
