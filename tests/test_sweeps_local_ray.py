@@ -16,7 +16,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+import ray
 from sweep_results import SERIAL, read_trials, write_spec
+
+from sweeps.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,16 +72,10 @@ def test_local_sweep_keeps_every_ray_service_on_loopback(tmp_path):
 
 
 @pytest.mark.slow
-def test_trials_the_machine_cannot_fit_are_refused_before_they_start(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "sweeps/ablate_backbone.py", "--storage-path", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    line = proc.stderr.strip().splitlines()[-1]
+def test_trials_the_machine_cannot_fit_are_refused_before_they_start(tmp_path, capsys):
+    assert main("ablate_backbone", argv=["--storage-path", str(tmp_path)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("error: trials ask for 2 CPU, 0.5 GPU (arm minilm, method=scratch)")
     assert "--gpus-per-trial 0 runs on the CPU" in line
     assert not list((tmp_path / "ablate_backbone").glob("*/params.json"))  # no trial started
+    assert not ray.is_initialized()  # and the Ray it started to find that out is stopped
