@@ -1,4 +1,6 @@
-"""Every sweep script, run by path in --smoke-test mode: a real local Ray sweep of real fits, to the end.
+"""Every sweep script in --smoke-test mode: a real local Ray sweep of real fits, to the end. The ablation
+scripts run by path, as a user types them (the conftest ``smoke_sweep`` fixture); tune_task calls the same
+``main`` in this process (its script is those few lines too, and a process of its own costs ~8 CPU-s).
 
 What the analysis layer relies on is checked on the folder each sweep leaves behind: one trial
 folder per trial with the full flat config in params.json, per-epoch rows in progress.csv, a
@@ -8,8 +10,6 @@ checkpoint at the last epoch, and a summary.md with one row per arm.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,21 +19,12 @@ from sweep_results import summary_rows
 
 from pare_core.config import TrialConfig
 from pare_core.train import load_checkpoint
+from sweeps.cli import main
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, config_only
 from sweeps.options import Overrides
 from sweeps.spec import build
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_script(script: str, *flags: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, f"sweeps/{script}.py", *flags], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc
 
 
 def trial_dirs(experiment: Path) -> list[Path]:
@@ -78,8 +69,8 @@ def test_ablation_smoke_sweep(script, smoke_sweep):
     assert [config_only(t) for t in json.loads((experiment / "sweep.json").read_text())["trials"]] == sweep.trials
 
 
-def test_tune_task_smoke_writes_a_base_file(tmp_path):
-    run_script("tune_task", "--smoke-test", "--storage-path", str(tmp_path))
+def test_tune_task_smoke_writes_a_base_file(tmp_path, capsys):
+    assert main("tune_task", argv=["--smoke-test", "--storage-path", str(tmp_path)]) == 0
     sweep = build("tune_task", Overrides(smoke_test=True))
     experiment = tmp_path / sweep.name
     dirs = trial_dirs(experiment)
@@ -95,5 +86,6 @@ def test_tune_task_smoke_writes_a_base_file(tmp_path):
     }
     assert finals[json.dumps({k: tuned[k] for k in sweep.space})] == min(finals.values())
     # ... and an ablation accepts it as --base
-    proc = run_script("ablate_gate", "--dry-run", "--base", str(tuned_file))
-    assert f"train.lr={tuned['train.lr']}" in proc.stdout
+    capsys.readouterr()
+    assert main("ablate_gate", argv=["--dry-run", "--base", str(tuned_file)]) == 0
+    assert f"train.lr={tuned['train.lr']}" in capsys.readouterr().out
