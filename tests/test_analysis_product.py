@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -21,11 +19,10 @@ from test_analysis_sweep import assert_index_complete, figure_files
 
 from analysis import load, plots, stats
 from analysis import report as report_module
+from analysis.print_table import main as print_table_main
 from sweeps.identity import ARM_KEY, CODE_KEY, TRIAL_KEY, config_only
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +66,7 @@ def test_arm_means_and_paired_test(smoke):
 
 
 @pytest.mark.parametrize("width", ["full", "column"])
-def test_every_table_and_figure_including_the_gate_map(smoke, width, tmp_path):
+def test_every_table_and_figure_including_the_gate_map(smoke, width, tmp_path, capsys):
     report = report_module.build(smoke, tmp_path, width=width)
     n_gate_arms = (
         load.load(smoke)
@@ -88,14 +85,10 @@ def test_every_table_and_figure_including_the_gate_map(smoke, width, tmp_path):
     assert_index_complete(tmp_path)
     if width == "column":  # the tables do not depend on the figures' width
         return
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis.print_table", str(smoke), "--format", "latex"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and "\\toprule" in proc.stdout and "2/2 done" in proc.stdout
+    capsys.readouterr()
+    assert print_table_main([str(smoke), "--format", "latex"]) == 0  # typed as a command: test_analysis_sweep
+    latex = capsys.readouterr().out
+    assert "\\toprule" in latex and "2/2 done" in latex
 
 
 def assert_fits(report: report_module.Report, out: Path, width: str) -> None:
