@@ -6,7 +6,7 @@ spellings fail inside Tune in Ray 2.60). A fused trial (``sweeps.fused``) runs
 ``pare_core.fusion.fit_seeds`` the same way, reporting every seed's metrics in one row.
 
 The driver imports this module only to hand Tune a reference to :func:`train_trial`; torch and the
-fit are imported inside the trial process, so a launch's driver never pays torch's import (~1.6 CPU-s,
+fit are imported inside the trial process, so a launch's driver never pays torch's import (~1.5 CPU-s,
 ``tests/test_imports.py`` keeps it so).
 """
 
