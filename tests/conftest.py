@@ -24,10 +24,12 @@ import fcntl  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import pytest  # noqa: E402
+from ray_sockets import listening  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +56,12 @@ def smoke_sweep(request, tmp_path_factory) -> Callable[[str], Path]:
     real fits, by path as a user would) once per test run and returns its storage folder; later calls, in
     any pytest-xdist worker, wait for that run and read the same folder. The tests that use it only read
     it (copy it before writing), so sharing it saves a whole sweep per reader without changing what each
-    one checks."""
+    one checks.
+
+    The sweep runs as from a user's shell, without the ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` this file sets
+    (the runner must keep its private Ray on loopback by itself), and the TCP sockets its processes listen
+    on are sampled while it runs: ``run.json`` beside the storage folder records them, for
+    tests/test_sweeps_local_ray.py."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if hasattr(request.config, "workerinput") else base  # xdist: beside every worker's
 
@@ -64,17 +71,26 @@ def smoke_sweep(request, tmp_path_factory) -> Callable[[str], Path]:
             fcntl.flock(lock, fcntl.LOCK_EX)  # the first caller runs the sweep, the others wait here
             record = folder / "run.json"
             if not record.exists():
-                storage = folder / "storage"
-                proc = subprocess.run(
-                    [sys.executable, f"sweeps/{script}.py", "--smoke-test", "--storage-path", str(storage)],
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    timeout=400,
-                )
                 folder.mkdir(parents=True, exist_ok=True)
-                output = proc.stdout[-3000:] + proc.stderr[-5000:]
-                record.write_text(json.dumps({"returncode": proc.returncode, "output": output}))
+                storage, log = folder / "storage", folder / "output.txt"
+                env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+                with open(log, "w") as out:
+                    proc = subprocess.Popen(
+                        [sys.executable, f"sweeps/{script}.py", "--smoke-test", "--storage-path", str(storage)],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                    seen: set[tuple[str, str]] = set()
+                    deadline = time.monotonic() + 400
+                    while proc.poll() is None and time.monotonic() < deadline:
+                        seen |= listening(proc.pid)
+                        time.sleep(0.5)
+                    proc.kill()
+                    returncode = proc.wait()
+                output = log.read_text()[-8000:]
+                record.write_text(json.dumps({"returncode": returncode, "output": output, "listening": sorted(seen)}))
         run = json.loads(record.read_text())
         assert run["returncode"] == 0, run["output"]
         return folder / "storage"
