@@ -25,9 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reported(tmp_path):
     # fail_at_epoch 2: crashes once after the epoch-1 checkpoint, its retry resumes and finishes.
-    # fail_at_epoch 1: crashes before any checkpoint, so every retry starts afresh and crashes again.
+    # fail_at_epoch 1: crashes before any checkpoint, so its retry starts afresh and crashes again.
+    # One retry is enough to tell the two apart; each costs a new trial process (~7 CPU-s of start-up).
     spec = write_spec(
-        tmp_path / "crash.yaml", seeds=[0], arms=[{"runtime.fail_at_epoch": e} for e in (-1, 2, 1)], **SERIAL
+        tmp_path / "crash.yaml",
+        seeds=[0],
+        arms=[{"runtime.fail_at_epoch": e} for e in (-1, 2, 1)],
+        max_failures=1,
+        **SERIAL,
     )
     assert main(str(spec), argv=["--storage-path", str(tmp_path)]) == 1  # 1 = some trial failed
     experiment = tmp_path / "crash"
@@ -41,12 +46,12 @@ def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reporte
     assert "injected failure at epoch 1" in (trials[1]["dir"] / "error.txt").read_text()
     summary = (experiment / "summary.md").read_text()
     assert "3 trials: 2 done, 1 failed" in summary
-    # per arm: done, failed, pending, crashes (the hopeless one: first try + 2 retries)
+    # per arm: done, failed, pending, crashes (the hopeless one: first try + 1 retry)
     arms = {
         row["runtime.fail_at_epoch"]: [row[k] for k in ("done", "failed", "pending", "crashes")]
         for row in summary_rows(summary)
     }
-    assert arms["2"] == ["1", "0", "0", "1"] and arms["1"] == ["0", "1", "0", "3"]
+    assert arms["2"] == ["1", "0", "0", "1"] and arms["1"] == ["0", "1", "0", "2"]
     assert "## Failed trials" in summary and f"{trials[1]['dir']}/error.txt" in summary
 
 
