@@ -1,8 +1,9 @@
 """Test environment: offline hub, Ray on loopback without auth tokens, one CPU thread per process.
 
-The suite runs on two pytest-xdist workers (pyproject ``addopts``), which keep a 2-core machine busy;
-a fit with two torch threads beside them only adds OpenMP spin-waiting (measured: 2 threads cost 19 %
-more CPU-seconds than 1 for test_train.py + test_pare_arms.py). Subprocesses and Ray workers inherit
+The suite runs on one pytest-xdist worker per core (pyproject ``addopts``: ``-n auto``, sized by
+:func:`pytest_xdist_auto_num_workers`), which keeps the cores busy; a fit with two torch threads beside
+them only adds OpenMP spin-waiting (measured: 2 threads cost 19 % more CPU-seconds than 1 for
+test_train.py + test_pare_arms.py). Subprocesses and Ray workers inherit
 ``OMP_NUM_THREADS``; a test that needs more threads sets ``runtime.threads``.
 """
 
@@ -96,6 +97,23 @@ def smoke_sweep(request, tmp_path_factory) -> Callable[[str], Path]:
         return folder / "storage"
 
     return run_once
+
+
+# The largest process of a suite run peaked at 2.4 GB (GNU time's maximum resident set); a worker's sweeps
+# add their trial processes and Ray beside it.
+WORKER_MEMORY = 4 * 1024**3
+
+
+def xdist_workers(cores: int, memory: int) -> int:
+    """How many test processes ``-n auto`` starts: one per core, since the suite is CPU-bound (1.88 of 2
+    cores busy on average, bench/suite_time.py), but no more than the memory holds at WORKER_MEMORY each."""
+    return max(1, min(cores, memory // WORKER_MEMORY))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """pytest-xdist's hook for ``-n auto``: the cores this process may run on (a container's cpuset, not
+    the host's count) and the machine's memory."""
+    return xdist_workers(len(os.sched_getaffinity(0)), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
