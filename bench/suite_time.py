@@ -1,7 +1,7 @@
 """How long the test suite takes here, how busy it keeps the cores, and how fast the machine was meanwhile.
 
-This VM's speed drifts by a third from hour to hour (the same suite took 915 s and 653 s two hours apart),
-so a suite time alone does not compare across runs. Before and after the suite, a fixed single-thread
+This VM's speed drifts from hour to hour (the same suite took 653 s and 748 s fifteen minutes apart, and a
+session-start run 915 s), so a suite time alone does not compare across runs. Before and after the suite, a fixed single-thread
 workload (a trial process's imports and torch math) is timed: its seconds say how fast the machine was;
 compare suite times only at similar reference times. While the suite runs, ``/proc/stat`` is read every
 2 s: busy cores on average, and the seconds in which less than one core was busy (room that a third
