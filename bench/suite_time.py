@@ -1,11 +1,11 @@
 """How long the test suite takes here, how busy it keeps the cores, and how fast the machine was meanwhile.
 
 This VM's speed drifts from hour to hour (the same suite took 653 s and 748 s fifteen minutes apart, and a
-session-start run 915 s), so a suite time alone does not compare across runs. Before and after the suite, a fixed single-thread
-workload (a trial process's imports and torch math) is timed: its seconds say how fast the machine was;
-compare suite times only at similar reference times. While the suite runs, ``/proc/stat`` is read every
-2 s: busy cores on average, and the seconds in which less than one core was busy (room that a third
-pytest-xdist worker could use).
+session-start run 915 s), so a suite time alone does not compare across runs. Before and after the suite, a
+fixed single-thread workload (a trial process's imports and torch math) is timed: its seconds say how fast
+the machine was; compare suite times only at similar reference times. While the suite runs, the machine's
+busy CPU-seconds (bench/launch_cost.py's ``busy_seconds``) are read every 2 s: busy cores on average, and
+the seconds in which less than one core was busy (room that one more pytest-xdist worker could use).
 
     python bench/suite_time.py [--cold] [PYTEST_ARG ...]     e.g. -m "not slow", or -n 3
 
@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from launch_cost import busy_seconds  # bench/ is on sys.path: this script runs by path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a trial process does first, the suite's most repeated work: imports, then single-thread torch math.
@@ -56,13 +58,6 @@ def reference_s() -> float:
     return statistics.median(float(run.stdout.strip()) for run in runs)
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores since boot."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold", action="store_true", help="clear the caches a fresh machine lacks first")
@@ -75,13 +70,13 @@ def main() -> None:
     done = threading.Event()
 
     def sample() -> None:
-        last = cpu_ticks()
+        last = busy_seconds(), time.monotonic()
         while not done.wait(2.0):
-            now = cpu_ticks()
-            samples.append(os.cpu_count() * (now[0] - last[0]) / max(1, now[1] - last[1]))
+            now = busy_seconds(), time.monotonic()
+            samples.append((now[0] - last[0]) / (now[1] - last[1]))
             last = now
 
-    start_ticks, start = cpu_ticks(), time.monotonic()
+    start_busy, start = busy_seconds(), time.monotonic()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     proc = subprocess.run(
@@ -90,9 +85,8 @@ def main() -> None:
     wall = time.monotonic() - start
     done.set()
     sampler.join()
-    end_ticks = cpu_ticks()
+    busy_s = busy_seconds() - start_busy
     after = reference_s()
-    busy_s = (end_ticks[0] - start_ticks[0]) / os.sysconf("SC_CLK_TCK")
     print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:])
     print(
         f"suite wall {wall:.0f} s, busy CPU {busy_s:.0f} s ({busy_s / wall:.2f} of {os.cpu_count()} cores), "
