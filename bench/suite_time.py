@@ -7,7 +7,9 @@ the machine was; compare suite times only at similar reference times. While the 
 busy CPU-seconds (bench/launch_cost.py's ``busy_seconds``) are read every 2 s: busy cores on average, and
 the seconds in which less than one core was busy (room that one more pytest-xdist worker could use).
 
-    python bench/suite_time.py [--cold] [PYTEST_ARG ...]     e.g. -m "not slow", or -n 3
+    python bench/suite_time.py [--cold] [--where] [PYTEST_ARG ...]     e.g. -m "not slow", or --durations=30
+
+``--where`` also says which kinds of process and which test files used the CPU (bench/suite_cpu.py).
 
 ``--cold`` first removes what a fresh machine lacks: ``~/.cache/pare`` (task and weight caches), inductor's
 cache and matplotlib's. Not a test: prints the figures, asserts nothing.
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 from launch_cost import busy_seconds  # bench/ is on sys.path: this script runs by path
+from suite_cpu import ProcessSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a trial process does first, the suite's most repeated work: imports, then single-thread torch math.
@@ -61,6 +64,9 @@ def reference_s() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold", action="store_true", help="clear the caches a fresh machine lacks first")
+    parser.add_argument(
+        "--where", action="store_true", help="also say where the CPU went: by kind of process and by test file"
+    )
     args, pytest_args = parser.parse_known_args()
     if args.cold:
         for path in COLD:
@@ -79,15 +85,19 @@ def main() -> None:
     start_busy, start = busy_seconds(), time.monotonic()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", *pytest_args], cwd=ROOT, capture_output=True, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", *pytest_args], cwd=ROOT)  # its output shows
+    processes = ProcessSampler(root=proc.pid) if args.where else None
+    if processes:
+        processes.start()
+    proc.wait()
     wall = time.monotonic() - start
     done.set()
     sampler.join()
     busy_s = busy_seconds() - start_busy
+    if processes:
+        processes.stop()
+        print(processes.report())
     after = reference_s()
-    print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:])
     print(
         f"suite wall {wall:.0f} s, busy CPU {busy_s:.0f} s ({busy_s / wall:.2f} of {os.cpu_count()} cores), "
         f"{2 * sum(s < 1.0 for s in samples)} s with less than one core busy (pytest exit {proc.returncode})"
