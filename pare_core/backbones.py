@@ -182,7 +182,7 @@ class TextBackbone(Backbone):
         return text_corpus_ids(self.tokenizer, table.num_embeddings, table.padding_idx)
 
     def _compute_token_stats(self) -> tuple[Tensor, Tensor]:
-        ids = torch.cat([torch.as_tensor(i, dtype=torch.long) for per_class in self.corpus_ids() for i in per_class])
+        ids = torch.from_numpy(np.concatenate([i for per_class in self.corpus_ids() for i in per_class])).long()
         table = self.input_layer().weight.detach().float().cpu()
         weights = torch.bincount(ids, minlength=table.shape[0]).float()
         weights /= weights.sum()

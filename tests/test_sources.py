@@ -3,12 +3,21 @@
 import re
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
 from pare_core.backbones import build_backbone
 from pare_core.config import BackboneConfig, SourceConfig
-from pare_core.corpora import PHOTOS, TEXT_PACKAGES, natural_crops, package_sentences, prose_sentences, text_corpus
+from pare_core.corpora import (
+    PHOTOS,
+    TEXT_PACKAGES,
+    natural_crops,
+    package_sentences,
+    prose_sentences,
+    text_corpus,
+    text_corpus_ids,
+)
 from pare_core.sources import load_source
 
 
@@ -90,10 +99,23 @@ def test_package_sentences_are_deterministic():
     assert len(package_sentences("optuna", 50)) == 50
 
 
+def test_corpus_ids_are_built_once_per_process_and_read_only():
+    first = text_corpus_ids(None, 1000, 0)
+    assert text_corpus_ids(None, 1000, 0) is first  # a run asks twice, a reused trial process again
+    with pytest.raises(ValueError, match="read-only"):
+        first[0][0][0] = 1  # shared by every caller: none may change it
+    other = text_corpus_ids(None, 500, 0)  # another table: not the remembered ids
+    assert (
+        max(int(s.max()) for per_class in other for s in per_class)
+        < 500
+        <= max(int(s.max()) for per_class in first for s in per_class)
+    )
+
+
 def test_tiny_text_backbone_hashes_words_into_its_vocabulary():
     tiny = build_backbone(BackboneConfig(name="roberta_base", tiny=True))
     assert tiny.tokenizer is None
-    ids = torch.cat([torch.as_tensor(s) for per_class in tiny.corpus_ids() for s in per_class])
+    ids = torch.from_numpy(np.concatenate([s for per_class in tiny.corpus_ids() for s in per_class]))
     vocab, padding = tiny.input_layer().num_embeddings, tiny.input_layer().padding_idx
     assert ids.min() > padding and ids.max() < vocab
     source = load_source(tiny, SourceConfig(size=40), n_tokens=8, seed=0)
