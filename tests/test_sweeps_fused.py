@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
-from sweep_results import summary_rows, write_spec
+from sweep_results import SERIAL, summary_rows, write_spec
 
 from analysis.load import load
 from pare_core.formatting import mean_std_of
@@ -221,7 +221,11 @@ def test_a_fused_sweep_reports_every_seed_as_its_own_trial(tmp_path, tiny_budget
     Then the same sweep unfused reuses all 4 seeds, and analysis reads them from the fused folders."""
     base = {**BASE, **tiny_budget, "train.epochs": 2, "runtime.fail_at_epoch": 2}
     path = write_spec(
-        tmp_path / "fused.yaml", name="fused", base=base, arms={"slow": {"train.lr": 1e-4}, "fast": {"train.lr": 1e-3}}
+        tmp_path / "fused.yaml",
+        name="fused",
+        base=base,
+        arms={"slow": {"train.lr": 1e-4}, "fast": {"train.lr": 1e-3}},
+        **SERIAL,  # nothing here runs side by side: 3 trial processes (a crash ends one) instead of 4
     )
     storage = tmp_path / "store"
     flags = ["--storage-path", str(storage), "--seeds", "0-1"]
