@@ -60,7 +60,7 @@ def kind(command: str, name: str) -> str:
 @dataclass
 class Process:
     inside: bool  # a descendant of the test run
-    command: str = ""
+    command: str | None = None  # None: not read yet (a retitled Ray worker's can be "")
     kind: str = OUTSIDE
     test: str = ""  # the test file whose run started it; "" for none
     cpu_s: float = 0.0  # since sampling started
