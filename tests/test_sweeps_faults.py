@@ -55,18 +55,20 @@ def test_crashed_trial_retries_from_its_checkpoint_and_a_hopeless_one_is_reporte
     assert "## Failed trials" in summary and f"{trials[1]['dir']}/error.txt" in summary
 
 
-def saved_epochs(experiment: Path) -> dict[str, int]:
-    """Per trial, the last epoch in Tune's newest saved experiment state: what ``--resume`` continues from
-    (every epoch is checkpointed here). Tune saves that state now and then, while the trial's rows are
-    written as they come, so a killed driver can leave rows after it; the resumed trial reports those
-    epochs again (a CI run at 7ac2356: epoch 2 twice), and analysis keeps the later report
-    (``analysis.load``)."""
-    state = json.loads(max(experiment.glob("experiment_state-*.json")).read_text())
-    epochs = {}
-    for trial_json, metadata in state["trial_data"]:
-        last = json.loads(metadata).get("last_result") or {}
-        epochs[json.loads(trial_json)["trial_id"]] = last.get("training_iteration", 0)
-    return epochs
+def saved_state(experiment: Path) -> dict[str, tuple[str, int]]:
+    """Per trial id, its status and last epoch in Tune's newest saved experiment state: what ``--resume``
+    continues from (every epoch is checkpointed here); empty before Tune saved any. Tune saves that state
+    now and then, while the trial's rows are written as they come, so a killed driver can leave rows after
+    it; the resumed trial reports those epochs again (a CI run at 7ac2356: epoch 2 twice), and analysis
+    keeps the later report (``analysis.load``)."""
+    states = sorted(experiment.glob("experiment_state-*.json"))
+    if not states:
+        return {}
+    saved = {}
+    for trial_json, metadata in json.loads(states[-1].read_text())["trial_data"]:
+        trial, last = json.loads(trial_json), json.loads(metadata).get("last_result") or {}
+        saved[trial["trial_id"]] = (trial["status"], last.get("training_iteration", 0))
+    return saved
 
 
 @pytest.mark.parametrize("fuse", [False, True], ids=["plain", "fused"])
@@ -86,15 +88,11 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, fuse)
 
     def finished_in_saved_state() -> list[str]:
         """Trial ids Tune's saved experiment state already records as finished (what --resume reads)."""
-        done = []
-        for state in experiment.glob("experiment_state-*.json"):
-            try:
-                for trial_json, _ in json.loads(state.read_text())["trial_data"]:
-                    trial = json.loads(trial_json)
-                    if trial["status"] == "TERMINATED":
-                        done.append(trial["trial_id"])
-            except (json.JSONDecodeError, KeyError):  # being rewritten: try again
-                return []
+        try:
+            saved = saved_state(experiment)
+        except (json.JSONDecodeError, KeyError):  # being rewritten: try again
+            return []
+        done = [trial_id for trial_id, (status, _) in saved.items() if status == "TERMINATED"]
         return done if n_tune // 2 <= len(done) < n_tune else []
 
     try:
@@ -102,7 +100,7 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, fuse)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
         driver.wait()
-    resumes_after = saved_epochs(experiment)
+    resumes_after = {trial_id: epoch for trial_id, (_, epoch) in saved_state(experiment).items()}
     before = {
         t["dir"].name: (t["dir"] / "result.json").read_text()
         for t in read_trials(experiment)
