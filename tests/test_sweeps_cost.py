@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 from sweep_results import write_spec
@@ -95,6 +96,14 @@ def test_calibrate_needs_a_dry_run():
 
 @pytest.mark.slow
 def test_calibration_measures_caches_and_is_reused(capsys, tmp_path, monkeypatch):
+    from pare_core.cache import data_root
+    from pare_core.corpora import text_corpus
+
+    # An empty data folder, to count the calibration files, but with the machine's text corpus in it: this
+    # test checks the calibration's cache, not the corpus's (tests/test_sources.py), and extracting the
+    # corpus again took 10 of this test's 22 CPU-s.
+    text_corpus()  # built into the machine's cache if this is the first test that needs it
+    shutil.copytree(data_root() / "sources", tmp_path / "data" / "sources")
     monkeypatch.setenv("PARE_DATA", str(tmp_path / "data"))
     spec = str(write_spec(tmp_path / "spec.yaml", arms=[{"train.lr": 0.001}, {"train.lr": 0.003}], seeds=[0, 1]))
     assert main(spec, argv=["--dry-run"]) == 0
