@@ -187,7 +187,8 @@ def test_a_launch_driver_never_imports_torch():
     """A launch's driver plans the sweep and hands Tune a reference to the trainable; the fits run in the
     trial processes. Importing every module a driver imports (sweeps.driver imports the launch and
     records layers lazily) and recording the launch's provenance leave torch out on a machine without a
-    GPU, which saves each launch and each dry run ~1.5 CPU-s (sweeps/trainable.py, sweeps.identity)."""
+    GPU, which saves each dry run ~1.5 CPU-s, and each launch where tensorboardX is not installed
+    (sweeps/trainable.py, sweeps.identity)."""
     if any(Path(node).exists() for node in identity.GPU_DRIVER_NODES):
         pytest.skip("a GPU driver is present: provenance asks torch for the device's name")
     driver_side = ["sweeps.cli", "sweeps.preflight", "sweeps.driver"]
