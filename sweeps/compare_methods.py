@@ -32,8 +32,14 @@ def print_main_table(experiment: str) -> None:
     print(done.stdout, end="")
 
 
-if __name__ == "__main__":
-    outcome = command("compare_methods", __doc__)
+def main(argv: list[str] | None = None) -> int:
+    """The sweep, then its main table; the exit code as ``sweeps.cli.main`` returns it. ``argv``: as
+    ``sweeps.cli.main`` takes it (a notebook or a test calls it in its own process)."""
+    outcome = command("compare_methods", __doc__, argv)
     if outcome.code in (0, 1) and outcome.experiment:  # 1: some trials failed; the table shows them
         print_main_table(outcome.experiment)
-    sys.exit(outcome.code)
+    return outcome.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,30 +4,23 @@ columns) with each method's budget."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sweep_results import read_trials
 
+from sweeps.compare_methods import main
 from sweeps.options import Overrides
 from sweeps.spec import build
 
 pytestmark = pytest.mark.slow  # real sweeps or long fits: in CI, not in the fast tier
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "sweeps/compare_methods.py", "--smoke-test", "--storage-path", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path, capsys):
+    # in this process, like tune_task in tests/test_sweeps_smoke.py: a driver process of its own imports Ray,
+    # Tune and the trackers again (8.6 CPU-s for a smoke launch's driver); tests/test_sweeps_help.py runs the
+    # script by path
+    code = main(["--smoke-test", "--storage-path", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, out[-3000:] + err[-5000:]
     sweep = build("compare_methods", Overrides(smoke_test=True))
     experiment = tmp_path / sweep.name
     trials = read_trials(experiment)
@@ -50,7 +43,7 @@ def test_compare_methods_smoke_sweep_prints_the_main_table(tmp_path):
 
     # the main table: one column per task, one row per method (x aux), printed and saved
     table = (experiment / "main_table.md").read_text()
-    assert table in proc.stdout
+    assert table in out
     header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
     columns = [c.strip() for c in header.strip("|").split("|")]
     task = columns.index("digits")  # after the method's key columns (method, aux, align epochs)
