@@ -101,7 +101,7 @@ def test_calibration_measures_caches_and_is_reused(capsys, tmp_path, monkeypatch
 
     # An empty data folder, to count the calibration files, but with the machine's text corpus in it: this
     # test checks the calibration's cache, not the corpus's (tests/test_sources.py), and extracting the
-    # corpus again took 10 of this test's 22 CPU-s.
+    # corpus again made it take 22 s instead of 9.
     text_corpus()  # built into the machine's cache if this is the first test that needs it
     shutil.copytree(data_root() / "sources", tmp_path / "data" / "sources")
     monkeypatch.setenv("PARE_DATA", str(tmp_path / "data"))
